@@ -1,0 +1,138 @@
+//! The command line as clap parses it: raw types only. Commands turn these into checked
+//! values (names, ports, paths) before anything touches the disk.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::KeyType;
+
+#[derive(Debug, Parser)]
+#[command(name = "ohproxy", version, about = "OpenHands behind nginx with HTTPS from a local CA")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The config file [default: config.toml in the user's config directory, or under
+    /// OHPROXY_HOME]
+    #[arg(long, global = true, env = "OHPROXY_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print only warnings and errors
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Explain what is being done (-vv for more)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write the config, create the local CA, and say how to trust it
+    Init(InitArgs),
+    /// Issue leaf certificates from the local CA, named as mkcert names them
+    Cert(CertArgs),
+    /// Show, export, trust or replace the local CA
+    #[command(subcommand)]
+    Ca(CaCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The name clients open, e.g. openhands.home.arpa
+    #[arg(long, value_name = "NAME")]
+    pub domain: Option<String>,
+    /// An extra name or IP address for the certificate (repeatable)
+    #[arg(long = "name", value_name = "NAME|IP")]
+    pub names: Vec<String>,
+    /// Add this machine's LAN addresses to the certificate
+    #[arg(long)]
+    pub lan: bool,
+    /// The HTTPS port nginx listens on [default: 443]
+    #[arg(long, value_name = "PORT")]
+    pub https_port: Option<u16>,
+    /// The HTTP port that redirects to HTTPS [default: 80]
+    #[arg(long, value_name = "PORT")]
+    pub http_port: Option<u16>,
+    /// The port OpenHands is published on, on 127.0.0.1 [default: 3000]
+    #[arg(long, value_name = "PORT")]
+    pub app_port: Option<u16>,
+    /// Key type of a new CA
+    #[arg(long, value_enum, value_name = "TYPE", default_value_t = KeyType::EcdsaP256)]
+    pub ca_key_type: KeyType,
+    /// Adopt an existing mkcert CA from this directory instead of creating one
+    #[arg(long, value_name = "DIR", conflicts_with = "mkcert_ca")]
+    pub caroot: Option<PathBuf>,
+    /// Adopt the CA of the installed mkcert (`mkcert -CAROOT`)
+    #[arg(long)]
+    pub mkcert_ca: bool,
+    /// Overwrite an existing config file (never the CA)
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CertArgs {
+    /// Names and IP addresses [default: the configured domain and names]
+    #[arg(value_name = "NAME|IP")]
+    pub names: Vec<String>,
+    /// Directory for the files [default: the state dir's certs/]
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// Key type of the leaf [default: from the config, else ecdsa-p256]
+    #[arg(long, value_enum, value_name = "TYPE")]
+    pub key_type: Option<KeyType>,
+    /// Validity in days, at most 825 [default: from the config, else 397]
+    #[arg(long, value_name = "DAYS")]
+    pub days: Option<u32>,
+    /// A client certificate (clientAuth) instead of a server one
+    #[arg(long)]
+    pub client: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Print the CA directory
+    Path,
+    /// Print the CA's subject, validity and SHA-256 fingerprint
+    Show,
+    /// Print the CA certificate (PEM, or DER with --der) or write it to a file
+    Export(ExportArgs),
+    /// Install the CA where this machine's programs look for trusted roots
+    Trust(TrustArgs),
+    /// Remove exactly our CA from the trust stores, nothing else
+    Untrust(TrustArgs),
+    /// Replace the CA with a new one; every client must then trust the new one
+    Replace(ReplaceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// DER instead of PEM
+    #[arg(long)]
+    pub der: bool,
+    /// Write to this file instead of stdout
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TrustArgs {
+    /// Only this NSS database (sql: format), e.g. a test browser's profile
+    #[arg(long, value_name = "DIR")]
+    pub nss_db: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplaceArgs {
+    /// Key type of the new CA
+    #[arg(long, value_enum, value_name = "TYPE", default_value_t = KeyType::EcdsaP256)]
+    pub key_type: KeyType,
+    /// Confirm: leaves from the old CA stop working everywhere the old CA was trusted
+    #[arg(long)]
+    pub force: bool,
+}

@@ -1,0 +1,9 @@
+//! Placeholder: filled in by the certificate work.
+
+use anyhow::Result;
+
+use crate::paths::Paths;
+
+pub fn run(_paths: &Paths, _command: crate::cli::CaCommand) -> Result<()> {
+    anyhow::bail!("not built yet")
+}

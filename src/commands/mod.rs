@@ -1,0 +1,21 @@
+//! One module per subcommand: they read the config, call the domain modules, and talk to
+//! the user. `run` is the only entry point from `main`.
+
+mod ca;
+mod cert;
+mod init;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+use crate::paths::Paths;
+
+/// Runs one command line.
+pub fn run(cli: Cli) -> Result<()> {
+    let paths = Paths::resolve(cli.global.config.as_deref())?;
+    match cli.command {
+        Command::Init(args) => init::run(&paths, args),
+        Command::Cert(args) => cert::run(&paths, args),
+        Command::Ca(command) => ca::run(&paths, command),
+    }
+}

@@ -1,0 +1,17 @@
+//! ohproxy puts a self-hosted OpenHands behind nginx with HTTPS from a local CA.
+//!
+//! The binary is a thin shell over this library. `cli` holds the raw command line,
+//! `config` the checked configuration; domain modules (`names`, `ca`, `leaf`, `truststore`)
+//! return values and errors and never print; `commands` talks to the user.
+
+pub mod ca;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod fsx;
+pub mod leaf;
+pub mod names;
+pub mod paths;
+pub mod truststore;
+pub mod ui;
