@@ -8,7 +8,11 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::KeyType;
 
 #[derive(Debug, Parser)]
-#[command(name = "ohproxy", version, about = "OpenHands behind nginx with HTTPS from a local CA")]
+#[command(
+    name = "ohproxy",
+    version,
+    about = "OpenHands behind nginx with HTTPS from a local CA"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -39,6 +43,9 @@ pub enum Command {
     /// Show, export, trust or replace the local CA
     #[command(subcommand)]
     Ca(CaCommand),
+    /// Render the site file, or apply it to nginx safely
+    #[command(subcommand)]
+    Nginx(NginxCommand),
 }
 
 #[derive(Debug, Args)]
@@ -135,4 +142,29 @@ pub struct ReplaceArgs {
     /// Confirm: leaves from the old CA stop working everywhere the old CA was trusted
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NginxCommand {
+    /// Print the site file for this config
+    Render(RenderArgs),
+    /// Install the leaf and the site file into nginx: test, swap, reload, verify, roll back
+    Apply(ApplyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Write to this file instead of stdout
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Render for this nginx version instead of the installed one's
+    #[arg(long, value_name = "X.Y.Z")]
+    pub nginx_version: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Show the difference and the `nginx -t` result, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }

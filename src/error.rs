@@ -42,7 +42,7 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     let user_input = err.downcast_ref::<Invalid>().is_some()
         || err.chain().any(|cause| {
             cause.is::<Invalid>()
-            || cause.is::<crate::names::NameError>()
+                || cause.is::<crate::names::NameError>()
                 || cause.is::<crate::config::ConfigError>()
         });
     if user_input { 2 } else { 1 }

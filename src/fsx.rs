@@ -19,9 +19,14 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     // The umask may have narrowed the mode given at creation; set it exactly.
     fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode))
         .with_context(|| format!("setting the mode of {}", tmp.path().display()))?;
-    tmp.write_all(contents).with_context(|| format!("writing {}", tmp.path().display()))?;
-    tmp.as_file().sync_all().with_context(|| format!("flushing {}", tmp.path().display()))?;
-    tmp.persist(path).map_err(|e| e.error).with_context(|| format!("writing {}", path.display()))?;
+    tmp.write_all(contents)
+        .with_context(|| format!("writing {}", tmp.path().display()))?;
+    tmp.as_file()
+        .sync_all()
+        .with_context(|| format!("flushing {}", tmp.path().display()))?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("writing {}", path.display()))?;
     sync_dir(dir);
     Ok(())
 }
@@ -70,9 +75,15 @@ mod tests {
         let path = dir.path().join("key.pem");
         write_atomic(&path, b"secret", 0o600).unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"secret");
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         write_atomic(&path, b"public", 0o644).unwrap();
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o644);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
         let leftovers = fs::read_dir(dir.path()).unwrap().count();
         assert_eq!(leftovers, 1, "no temporary file is left behind");
     }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod fsx;
 pub mod leaf;
 pub mod names;
+pub mod nginx;
 pub mod paths;
 pub mod truststore;
 pub mod ui;

@@ -20,7 +20,10 @@ pub struct NameError {
 }
 
 fn refuse(value: &str, reason: impl Into<String>) -> NameError {
-    NameError { value: value.to_string(), reason: reason.into() }
+    NameError {
+        value: value.to_string(),
+        reason: reason.into(),
+    }
 }
 
 /// A certificate subject name: a DNS name (possibly a `*.` wildcard) or an IP address.
@@ -62,7 +65,10 @@ pub struct Domain(String);
 impl Domain {
     pub fn parse(input: &str) -> Result<Domain, NameError> {
         if input.parse::<IpAddr>().is_ok() {
-            return Err(refuse(input, "the domain must be a name; add addresses with --name"));
+            return Err(refuse(
+                input,
+                "the domain must be a name; add addresses with --name",
+            ));
         }
         dns_name(input, false).map(Domain)
     }
@@ -125,17 +131,30 @@ fn dns_name(input: &str, allow_wildcard: bool) -> Result<String, NameError> {
         return Err(refuse(input, "a wildcard cannot be the domain"));
     }
     if rest.contains('*') {
-        return Err(refuse(input, "'*' is only allowed as a whole leading label, as in *.example"));
+        return Err(refuse(
+            input,
+            "'*' is only allowed as a whole leading label, as in *.example",
+        ));
     }
     let ascii = idna::domain_to_ascii_strict(rest)
         .map_err(|_| refuse(input, "it is not a valid internationalised name"))?;
     check_labels(input, &ascii)?;
     if wildcard && !ascii.contains('.') {
-        return Err(refuse(input, "browsers refuse a wildcard directly under a top-level domain"));
+        return Err(refuse(
+            input,
+            "browsers refuse a wildcard directly under a top-level domain",
+        ));
     }
-    let name = if wildcard { format!("*.{ascii}") } else { ascii };
+    let name = if wildcard {
+        format!("*.{ascii}")
+    } else {
+        ascii
+    };
     if name.len() > MAX_NAME_LEN {
-        return Err(refuse(input, format!("it is longer than {MAX_NAME_LEN} characters")));
+        return Err(refuse(
+            input,
+            format!("it is longer than {MAX_NAME_LEN} characters"),
+        ));
     }
     Ok(name)
 }
@@ -143,16 +162,28 @@ fn dns_name(input: &str, allow_wildcard: bool) -> Result<String, NameError> {
 fn check_labels(input: &str, ascii: &str) -> Result<(), NameError> {
     for label in ascii.split('.') {
         if label.is_empty() {
-            return Err(refuse(input, "it has an empty label (two dots in a row, or a leading dot)"));
+            return Err(refuse(
+                input,
+                "it has an empty label (two dots in a row, or a leading dot)",
+            ));
         }
         if label.len() > MAX_LABEL_LEN {
-            return Err(refuse(input, format!("a label is longer than {MAX_LABEL_LEN} characters")));
+            return Err(refuse(
+                input,
+                format!("a label is longer than {MAX_LABEL_LEN} characters"),
+            ));
         }
         if label.starts_with('-') || label.ends_with('-') {
             return Err(refuse(input, "a label starts or ends with '-'"));
         }
-        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-            return Err(refuse(input, "only letters, digits and '-' are allowed in a label"));
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err(refuse(
+                input,
+                "only letters, digits and '-' are allowed in a label",
+            ));
         }
     }
     Ok(())
@@ -188,10 +219,20 @@ mod tests {
             ("1password.example", "1password.example"),
         ];
         for (input, expected) in cases {
-            assert_eq!(Name::parse(input).unwrap(), Name::Dns(expected.to_string()), "{input}");
+            assert_eq!(
+                Name::parse(input).unwrap(),
+                Name::Dns(expected.to_string()),
+                "{input}"
+            );
         }
-        assert_eq!(Name::parse("::1").unwrap(), Name::Ip("::1".parse().unwrap()));
-        assert_eq!(Name::parse("192.168.1.20").unwrap().to_string(), "192.168.1.20");
+        assert_eq!(
+            Name::parse("::1").unwrap(),
+            Name::Ip("::1".parse().unwrap())
+        );
+        assert_eq!(
+            Name::parse("192.168.1.20").unwrap().to_string(),
+            "192.168.1.20"
+        );
     }
 
     #[test]
@@ -199,10 +240,33 @@ mod tests {
         let long_label = format!("{}.example", "a".repeat(64));
         let long_name = format!("{}example", "abcdefghi.".repeat(25));
         let cases = [
-            "a;b.example", "a{b", "a}b", "$host", "a\"b", "a'b", "a b", "a\nb", "a..b",
-            "-lead.example", "lead-.example", "w*.example", "*.*.example", "a.*.example",
-            "", ".", "*.", "*.lan", "a_b.example", "a#b", "a\\b", "~^.*$", "a/b",
-            long_label.as_str(), long_name.as_str(), "a\u{0}b", "a\u{7f}b",
+            "a;b.example",
+            "a{b",
+            "a}b",
+            "$host",
+            "a\"b",
+            "a'b",
+            "a b",
+            "a\nb",
+            "a..b",
+            "-lead.example",
+            "lead-.example",
+            "w*.example",
+            "*.*.example",
+            "a.*.example",
+            "",
+            ".",
+            "*.",
+            "*.lan",
+            "a_b.example",
+            "a#b",
+            "a\\b",
+            "~^.*$",
+            "a/b",
+            long_label.as_str(),
+            long_name.as_str(),
+            "a\u{0}b",
+            "a\u{7f}b",
         ];
         for input in cases {
             let err = Name::parse(input).expect_err(input);
@@ -214,6 +278,9 @@ mod tests {
     fn domain_refuses_wildcards_and_addresses() {
         assert!(Domain::parse("*.home.arpa").is_err());
         assert!(Domain::parse("10.0.0.1").is_err());
-        assert_eq!(Domain::parse("OH.home.arpa").unwrap().as_str(), "oh.home.arpa");
+        assert_eq!(
+            Domain::parse("OH.home.arpa").unwrap().as_str(),
+            "oh.home.arpa"
+        );
     }
 }

@@ -28,7 +28,10 @@ impl Paths {
                 let Some(data) = dirs::data_dir() else {
                     bail!("cannot find the user's data directory; set OHPROXY_HOME");
                 };
-                (config.join("ohproxy").join("config.toml"), data.join("ohproxy"))
+                (
+                    config.join("ohproxy").join("config.toml"),
+                    data.join("ohproxy"),
+                )
             }
         };
         let config_file = config_flag.map(Path::to_path_buf).unwrap_or(default_config);
@@ -51,7 +54,9 @@ impl Paths {
 }
 
 fn non_empty_env(key: &str) -> Option<PathBuf> {
-    std::env::var_os(key).filter(|v| !v.is_empty()).map(PathBuf::from)
+    std::env::var_os(key)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
 fn absolute(path: &Path) -> Result<PathBuf> {

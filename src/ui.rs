@@ -32,11 +32,18 @@ pub fn init(quiet: bool, verbose: u8) {
 }
 
 fn settings() -> &'static Settings {
-    SETTINGS.get_or_init(|| Settings { quiet: false, color: false })
+    SETTINGS.get_or_init(|| Settings {
+        quiet: false,
+        color: false,
+    })
 }
 
 fn paint(code: &str, text: &str) -> String {
-    if settings().color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+    if settings().color {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
 }
 
 /// A status line: what was done, on stderr. Silenced by `-q`.
@@ -60,7 +67,11 @@ pub fn data(text: impl AsRef<str>) {
 
 /// Prints an error as `ohproxy: error: ...` and its hint, once, from `main`.
 pub fn report_error(err: &anyhow::Error) {
-    eprintln!("ohproxy: {} {}", paint("31", "error:"), crate::error::message(err));
+    eprintln!(
+        "ohproxy: {} {}",
+        paint("31", "error:"),
+        crate::error::message(err)
+    );
     if let Some(hint) = crate::error::hint(err) {
         eprintln!("  {} {hint}", paint("36", "hint:"));
     }

@@ -4,10 +4,13 @@
 mod ca;
 mod cert;
 mod init;
+mod nginx_apply;
+mod nginx_render;
+mod trust;
 
 use anyhow::Result;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, NginxCommand};
 use crate::paths::Paths;
 
 /// Runs one command line.
@@ -17,5 +20,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Init(args) => init::run(&paths, args),
         Command::Cert(args) => cert::run(&paths, args),
         Command::Ca(command) => ca::run(&paths, command),
+        Command::Nginx(NginxCommand::Render(args)) => nginx_render::run(&paths, args),
+        Command::Nginx(NginxCommand::Apply(args)) => nginx_apply::run(&paths, args),
     }
 }

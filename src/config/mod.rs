@@ -48,7 +48,11 @@ pub struct Ports {
 impl Default for Ports {
     fn default() -> Ports {
         let port = |n| NonZeroU16::new(n).expect("non-zero constant");
-        Ports { https: port(443), http: port(80), app: port(3000) }
+        Ports {
+            https: port(443),
+            http: port(80),
+            app: port(3000),
+        }
     }
 }
 
@@ -186,7 +190,10 @@ impl Config {
     /// Parses and checks a config file's text.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|err| {
-            let location = err.span().map(|span| locate(text, span.start)).unwrap_or_default();
+            let location = err
+                .span()
+                .map(|span| locate(text, span.start))
+                .unwrap_or_default();
             ConfigError {
                 path: path.display().to_string(),
                 location,
@@ -266,7 +273,11 @@ fn locate(text: &str, offset: usize) -> String {
     let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
     match line.split_once('=') {
         Some((key, value)) => {
-            format!(" line {line_no}, key {:?}, value {}", key.trim(), value.trim())
+            format!(
+                " line {line_no}, key {:?}, value {}",
+                key.trim(),
+                value.trim()
+            )
         }
         None => format!(" line {line_no}: {line}"),
     }
@@ -292,12 +303,20 @@ mod tests {
     fn errors_name_the_line_key_and_value() {
         let err = parse("domain = \"oh.home.arpa\"\n[ports]\nhttps = 0\n").unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("line 3") && text.contains("\"https\"") && text.contains('0'), "{text}");
+        assert!(
+            text.contains("line 3") && text.contains("\"https\"") && text.contains('0'),
+            "{text}"
+        );
 
         let err = parse("domain = \"a;b.example\"\n").unwrap_err().to_string();
-        assert!(err.contains("line 1") && err.contains("a;b.example"), "{err}");
+        assert!(
+            err.contains("line 1") && err.contains("a;b.example"),
+            "{err}"
+        );
 
-        let err = parse("domain = \"oh.home.arpa\"\ncolour = true\n").unwrap_err().to_string();
+        let err = parse("domain = \"oh.home.arpa\"\ncolour = true\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 2") && err.contains("colour"), "{err}");
 
         let err = parse("domain = 7\n").unwrap_err().to_string();

@@ -56,7 +56,10 @@ impl Days {
 
     pub fn new(days: u32) -> Result<Days, String> {
         if days == 0 || days > Self::MAX {
-            return Err(format!("{days} days is out of range: a leaf lasts 1 to {} days", Self::MAX));
+            return Err(format!(
+                "{days} days is out of range: a leaf lasts 1 to {} days",
+                Self::MAX
+            ));
         }
         Ok(Days(days))
     }
@@ -100,7 +103,11 @@ impl Duration {
             "m" => 60,
             "h" => 3600,
             "d" => 86400,
-            _ => return Err(format!("invalid duration {text:?}: use a number with s, m, h or d")),
+            _ => {
+                return Err(format!(
+                    "invalid duration {text:?}: use a number with s, m, h or d"
+                ));
+            }
         };
         let secs = digits
             .parse::<u64>()
@@ -136,7 +143,11 @@ impl Size {
             "k" => 1 << 10,
             "m" => 1 << 20,
             "g" => 1 << 30,
-            _ => return Err(format!("invalid size {text:?}: use a number with k, m or g")),
+            _ => {
+                return Err(format!(
+                    "invalid size {text:?}: use a number with k, m or g"
+                ));
+            }
         };
         let bytes = digits
             .parse::<u64>()
@@ -155,7 +166,10 @@ impl Size {
 impl fmt::Display for Size {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let units = [(1u64 << 30, "g"), (1 << 20, "m"), (1 << 10, "k")];
-        match units.iter().find(|(scale, _)| self.0.is_multiple_of(*scale)) {
+        match units
+            .iter()
+            .find(|(scale, _)| self.0.is_multiple_of(*scale))
+        {
             Some((scale, unit)) => write!(f, "{}{unit}", self.0 / scale),
             None => write!(f, "{}", self.0),
         }
@@ -164,7 +178,9 @@ impl fmt::Display for Size {
 string_value!(Size);
 
 fn split_unit(text: &str) -> (&str, &str) {
-    let at = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let at = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     text.split_at(at)
 }
 
@@ -204,7 +220,9 @@ impl HomePath {
     pub fn parse(text: &str) -> Result<HomePath, String> {
         check_path_chars(text)?;
         if !(text.starts_with('/') || text.starts_with("~/")) {
-            return Err(format!("invalid path {text:?}: it must be absolute or start with ~/"));
+            return Err(format!(
+                "invalid path {text:?}: it must be absolute or start with ~/"
+            ));
         }
         Ok(HomePath(text.to_string()))
     }
@@ -290,10 +308,24 @@ mod tests {
     #[test]
     fn paths_refuse_what_could_change_a_file() {
         assert!(SafePath::parse("/etc/nginx/conf.d").is_ok());
-        for bad in ["relative/x", "/a/../b", "/a b", "/a;b", "/a{b", "/a$b", "/a\nb", "/a#b"] {
+        for bad in [
+            "relative/x",
+            "/a/../b",
+            "/a b",
+            "/a;b",
+            "/a{b",
+            "/a$b",
+            "/a\nb",
+            "/a#b",
+        ] {
             assert!(SafePath::parse(bad).is_err(), "{bad:?}");
         }
-        assert!(HomePath::parse("~/.openhands").unwrap().expand().is_absolute());
+        assert!(
+            HomePath::parse("~/.openhands")
+                .unwrap()
+                .expand()
+                .is_absolute()
+        );
         assert!(HomePath::parse("~user/x").is_err());
     }
 

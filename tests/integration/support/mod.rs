@@ -15,7 +15,9 @@ pub struct Home {
 
 impl Home {
     pub fn new() -> Home {
-        Home { dir: tempfile::tempdir().expect("temporary directory") }
+        Home {
+            dir: tempfile::tempdir().expect("temporary directory"),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -44,7 +46,10 @@ impl Home {
             .env("NO_COLOR", "1")
             .env_remove("CAROOT")
             .env_remove("OHPROXY_CONFIG");
-        Cmd { command, stdin: None }
+        Cmd {
+            command,
+            stdin: None,
+        }
     }
 }
 
@@ -76,7 +81,11 @@ impl Cmd {
 
     pub fn run(mut self) -> Output {
         self.command.stdout(Stdio::piped()).stderr(Stdio::piped());
-        self.command.stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        self.command.stdin(if self.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
         let mut child = self.command.spawn().expect("the ohproxy binary starts");
         if let Some(input) = self.stdin.take() {
             child.stdin.take().unwrap().write_all(&input).unwrap();
@@ -130,7 +139,8 @@ pub fn require(tool: &str) -> Option<PathBuf> {
 fn which(tool: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     let dirs = std::env::split_paths(&path).chain(["/usr/sbin".into(), "/sbin".into()]);
-    dirs.map(|dir| dir.join(tool)).find(|candidate| candidate.is_file())
+    dirs.map(|dir| dir.join(tool))
+        .find(|candidate| candidate.is_file())
 }
 
 /// Runs an outside command and returns its output; panics if it cannot start.
@@ -139,5 +149,8 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    Command::new(program).args(args).output().unwrap_or_else(|e| panic!("running {program}: {e}"))
+    Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {program}: {e}"))
 }

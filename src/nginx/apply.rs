@@ -1,0 +1,1 @@
+//! Placeholder: the safe apply; filled in by the nginx apply work.
