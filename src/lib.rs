@@ -13,6 +13,7 @@ pub mod fsx;
 pub mod leaf;
 pub mod names;
 pub mod nginx;
+pub mod openhands;
 pub mod paths;
 pub mod truststore;
 pub mod ui;

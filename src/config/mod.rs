@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 pub use values::{ContainerName, Days, Duration, HomePath, KeyType, SafePath, Size};
 
 use crate::names::{Domain, Name};
+use crate::openhands::OpenHandsVersion;
 use crate::paths::Paths;
 
 /// The whole configuration of one site.
@@ -134,7 +135,7 @@ impl Default for NginxSettings {
 pub struct OpenHandsSettings {
     /// The OpenHands version, which picks the profile; default: the newest known 1.x.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
+    pub version: Option<OpenHandsVersion>,
     /// An image reference that replaces the profile's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,

@@ -1,0 +1,306 @@
+//! What each OpenHands version needs to run, as data: the image, the sandbox image
+//! setting, the state directory, the health path and how the browser reaches the agent.
+//! Versions 0.36 to the newest 1.x that these profiles know are supported.
+
+use std::fmt;
+
+/// The newest version the profiles know; the default when the config names none.
+pub const NEWEST: &str = "1.8";
+
+/// A version as the user writes it (`0.36`, `1.8`, `1.8.2`), compared numerically.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct OpenHandsVersion {
+    text: String,
+    parts: (u32, u32, u32),
+}
+
+impl OpenHandsVersion {
+    pub fn parse(text: &str) -> Result<OpenHandsVersion, String> {
+        let numbers: Vec<Option<u32>> = text.split('.').map(|p| p.parse().ok()).collect();
+        let parts = match numbers.as_slice() {
+            [Some(major), Some(minor)] => (*major, *minor, 0),
+            [Some(major), Some(minor), Some(patch)] => (*major, *minor, *patch),
+            _ => {
+                return Err(format!(
+                    "invalid OpenHands version {text:?}: use MAJOR.MINOR[.PATCH]"
+                ));
+            }
+        };
+        Ok(OpenHandsVersion {
+            text: text.to_string(),
+            parts,
+        })
+    }
+
+    /// The image tag: the version exactly as written.
+    pub fn tag(&self) -> &str {
+        &self.text
+    }
+
+    fn major_minor(&self) -> (u32, u32) {
+        (self.parts.0, self.parts.1)
+    }
+}
+
+impl TryFrom<String> for OpenHandsVersion {
+    type Error = String;
+    fn try_from(text: String) -> Result<OpenHandsVersion, String> {
+        OpenHandsVersion::parse(&text)
+    }
+}
+
+impl From<OpenHandsVersion> for String {
+    fn from(version: OpenHandsVersion) -> String {
+        version.text
+    }
+}
+
+impl fmt::Display for OpenHandsVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// How the browser reaches the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Routing {
+    /// 0.x: everything through the app, events over Socket.IO at `/socket.io/`.
+    AppOnly,
+    /// 1.x: each conversation has a sandbox container on its own port, with a native
+    /// WebSocket at `/sockets/events/<id>`.
+    Sandboxes,
+}
+
+/// How the app is told which sandbox image to start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SandboxImage {
+    /// `SANDBOX_RUNTIME_CONTAINER_IMAGE=<repo>:<version>-nikolaik`.
+    Runtime { repository: &'static str },
+    /// `AGENT_SERVER_IMAGE_REPOSITORY` and `AGENT_SERVER_IMAGE_TAG=<version>-nikolaik`.
+    AgentServer { repository: &'static str },
+    /// Nothing: the app's built-in agent-server image matches its own version, and
+    /// overriding it risks a mismatch.
+    BuiltIn,
+}
+
+/// What one range of OpenHands versions needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Profile {
+    /// The first and last minor versions (inclusive) this profile covers.
+    pub first: (u32, u32),
+    pub last: (u32, u32),
+    pub app_repository: &'static str,
+    pub sandbox_image: SandboxImage,
+    /// The state directory on the host and where the app expects it in the container.
+    pub host_state_dir: &'static str,
+    pub container_state_dir: &'static str,
+    pub health_path: &'static str,
+    pub routing: Routing,
+}
+
+const OLD_REGISTRY_APP: &str = "docker.all-hands.dev/all-hands-ai/openhands";
+const OLD_REGISTRY_RUNTIME: &str = "docker.all-hands.dev/all-hands-ai/runtime";
+const NEW_REGISTRY_APP: &str = "docker.openhands.dev/openhands/openhands";
+const NEW_REGISTRY_RUNTIME: &str = "docker.openhands.dev/openhands/runtime";
+
+/// The profiles, oldest first. Sources: the OpenHands README and docs at each release:
+/// the state dir was renamed in 0.45, the registry moved in 0.60, 1.0 introduced the
+/// per-conversation sandboxes, 1.2 the agent-server image settings, and from 1.3 the
+/// launcher leaves the agent-server image to the app's default.
+pub const PROFILES: &[Profile] = &[
+    Profile {
+        first: (0, 36),
+        last: (0, 44),
+        app_repository: OLD_REGISTRY_APP,
+        sandbox_image: SandboxImage::Runtime {
+            repository: OLD_REGISTRY_RUNTIME,
+        },
+        host_state_dir: "~/.openhands-state",
+        container_state_dir: "/.openhands-state",
+        health_path: "/health",
+        routing: Routing::AppOnly,
+    },
+    Profile {
+        first: (0, 45),
+        last: (0, 59),
+        app_repository: OLD_REGISTRY_APP,
+        sandbox_image: SandboxImage::Runtime {
+            repository: OLD_REGISTRY_RUNTIME,
+        },
+        host_state_dir: "~/.openhands",
+        container_state_dir: "/.openhands",
+        health_path: "/health",
+        routing: Routing::AppOnly,
+    },
+    Profile {
+        first: (0, 60),
+        last: (0, 62),
+        app_repository: NEW_REGISTRY_APP,
+        sandbox_image: SandboxImage::Runtime {
+            repository: NEW_REGISTRY_RUNTIME,
+        },
+        host_state_dir: "~/.openhands",
+        container_state_dir: "/.openhands",
+        health_path: "/health",
+        routing: Routing::AppOnly,
+    },
+    Profile {
+        first: (1, 0),
+        last: (1, 1),
+        app_repository: NEW_REGISTRY_APP,
+        sandbox_image: SandboxImage::Runtime {
+            repository: NEW_REGISTRY_RUNTIME,
+        },
+        host_state_dir: "~/.openhands",
+        container_state_dir: "/.openhands",
+        health_path: "/health",
+        routing: Routing::Sandboxes,
+    },
+    Profile {
+        first: (1, 2),
+        last: (1, 2),
+        app_repository: NEW_REGISTRY_APP,
+        sandbox_image: SandboxImage::AgentServer {
+            repository: NEW_REGISTRY_RUNTIME,
+        },
+        host_state_dir: "~/.openhands",
+        container_state_dir: "/.openhands",
+        health_path: "/health",
+        routing: Routing::Sandboxes,
+    },
+    Profile {
+        first: (1, 3),
+        last: (1, 8),
+        app_repository: NEW_REGISTRY_APP,
+        sandbox_image: SandboxImage::BuiltIn,
+        host_state_dir: "~/.openhands",
+        container_state_dir: "/.openhands",
+        health_path: "/health",
+        routing: Routing::Sandboxes,
+    },
+];
+
+/// The profile for a version, or an error that lists the versions known.
+pub fn profile_for(version: &OpenHandsVersion) -> Result<&'static Profile, String> {
+    let wanted = version.major_minor();
+    PROFILES
+        .iter()
+        .find(|p| p.first <= wanted && wanted <= p.last)
+        .ok_or_else(|| {
+            format!(
+                "unknown OpenHands version {version}: ohproxy knows 0.36 to {NEWEST}; \
+             set openhands.image to run another version with the nearest profile"
+            )
+        })
+}
+
+impl Profile {
+    /// The app image for this version: `<repository>:<version>`.
+    pub fn app_image(&self, version: &OpenHandsVersion) -> String {
+        format!("{}:{}", self.app_repository, version.tag())
+    }
+
+    /// The environment that tells the app which sandbox image to run.
+    pub fn sandbox_env(&self, version: &OpenHandsVersion) -> Vec<(String, String)> {
+        let tag = format!("{}-nikolaik", version.tag());
+        match self.sandbox_image {
+            SandboxImage::Runtime { repository } => {
+                vec![(
+                    "SANDBOX_RUNTIME_CONTAINER_IMAGE".into(),
+                    format!("{repository}:{tag}"),
+                )]
+            }
+            SandboxImage::AgentServer { repository } => vec![
+                (
+                    "AGENT_SERVER_IMAGE_REPOSITORY".into(),
+                    repository.to_string(),
+                ),
+                ("AGENT_SERVER_IMAGE_TAG".into(), tag),
+            ],
+            SandboxImage::BuiltIn => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(version: &str) -> &'static Profile {
+        profile_for(&OpenHandsVersion::parse(version).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn versions_pick_their_profile() {
+        assert_eq!(profile("0.36").host_state_dir, "~/.openhands-state");
+        assert_eq!(profile("0.44.1").host_state_dir, "~/.openhands-state");
+        assert_eq!(profile("0.45").host_state_dir, "~/.openhands");
+        assert!(
+            profile("0.59")
+                .app_repository
+                .starts_with("docker.all-hands.dev/")
+        );
+        assert!(
+            profile("0.60")
+                .app_repository
+                .starts_with("docker.openhands.dev/")
+        );
+        assert_eq!(profile("0.62").routing, Routing::AppOnly);
+        assert_eq!(profile("1.0").routing, Routing::Sandboxes);
+        assert_eq!(profile(NEWEST).sandbox_image, SandboxImage::BuiltIn);
+    }
+
+    #[test]
+    fn images_and_sandbox_settings() {
+        let v = OpenHandsVersion::parse("0.36").unwrap();
+        let p = profile_for(&v).unwrap();
+        assert_eq!(
+            p.app_image(&v),
+            "docker.all-hands.dev/all-hands-ai/openhands:0.36"
+        );
+        assert_eq!(
+            p.sandbox_env(&v),
+            vec![(
+                "SANDBOX_RUNTIME_CONTAINER_IMAGE".to_string(),
+                "docker.all-hands.dev/all-hands-ai/runtime:0.36-nikolaik".to_string()
+            )]
+        );
+        let v = OpenHandsVersion::parse("1.2").unwrap();
+        let env = profile_for(&v).unwrap().sandbox_env(&v);
+        assert_eq!(
+            env[1],
+            (
+                "AGENT_SERVER_IMAGE_TAG".to_string(),
+                "1.2-nikolaik".to_string()
+            )
+        );
+    }
+
+    #[test]
+    fn unknown_versions_are_refused() {
+        for text in ["0.35", "1.9", "2.0", "0.63"] {
+            let version = OpenHandsVersion::parse(text).unwrap();
+            assert!(
+                profile_for(&version).unwrap_err().contains("0.36 to 1.8"),
+                "{text}"
+            );
+        }
+        for text in ["", "1", "latest", "1.x", "1.8.0.1", "-1.8"] {
+            assert!(OpenHandsVersion::parse(text).is_err(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn profiles_cover_the_range_without_overlap() {
+        for pair in PROFILES.windows(2) {
+            let (a, b) = (pair[0], pair[1]);
+            let next = if a.last.0 == b.first.0 {
+                (a.last.0, a.last.1 + 1)
+            } else {
+                b.first
+            };
+            assert_eq!(next, b.first, "gap or overlap after {:?}", a.last);
+        }
+    }
+}
