@@ -1,0 +1,255 @@
+//! NSS databases, the store of Chromium on Linux and of Firefox everywhere: finding them
+//! (Chromium's two homes and snap, every Firefox profile) and adding or deleting our root
+//! with `certutil` under its unique nickname, trusted for TLS servers (`C,,`).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, anyhow};
+
+use super::certutil::{Certutil, CertutilError, TRUST};
+use super::{Action, CaCert, Os, Outcome, Report, Target, shell_quote};
+use crate::error::{WithHint, invalid};
+
+/// Where `certutil` comes from, per family, for the message when it is missing.
+const CERTUTIL_PACKAGES: &str = "install libnss3-tools (Debian/Ubuntu), nss-tools \
+    (Fedora/RHEL), nss (Arch), mozilla-nss-tools (openSUSE) or `brew install nss` (macOS)";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Browser {
+    Chromium,
+    Firefox,
+}
+
+/// One NSS database directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NssDb {
+    pub dir: PathBuf,
+    pub browser: Browser,
+}
+
+impl NssDb {
+    /// `sql:DIR` for cert9.db databases, `dbm:DIR` for the legacy cert8.db ones.
+    fn spec(&self) -> Option<String> {
+        db_spec(&self.dir)
+    }
+
+    fn label(&self) -> String {
+        let kind = match self.browser {
+            Browser::Chromium => "Chromium NSS db",
+            Browser::Firefox => "Firefox profile",
+        };
+        format!("{kind} {}", self.dir.display())
+    }
+}
+
+fn db_spec(dir: &Path) -> Option<String> {
+    if dir.join("cert9.db").is_file() {
+        Some(format!("sql:{}", dir.display()))
+    } else if dir.join("cert8.db").is_file() {
+        Some(format!("dbm:{}", dir.display()))
+    } else {
+        None
+    }
+}
+
+/// Every NSS database of the target's user: Chromium's (Linux) and every Firefox profile's.
+/// Chromium directories are listed when they exist, even without a database yet, because
+/// Chromium reads an empty `~/.pki/nssdb` and ignores the XDG one then.
+pub fn find_nss_dbs(target: &Target) -> Vec<NssDb> {
+    let Some(home) = &target.home else {
+        return Vec::new();
+    };
+    let mut dbs = Vec::new();
+    if target.os == Os::Linux {
+        let data = target
+            .xdg_data_home
+            .clone()
+            .unwrap_or_else(|| home.join(".local/share"));
+        let chromium = [
+            home.join(".pki/nssdb"),
+            data.join("pki/nssdb"),
+            home.join("snap/chromium/current/.pki/nssdb"),
+        ];
+        dbs.extend(
+            chromium
+                .into_iter()
+                .filter(|d| d.is_dir())
+                .map(|dir| NssDb {
+                    dir,
+                    browser: Browser::Chromium,
+                }),
+        );
+    }
+    let config = target
+        .xdg_config_home
+        .clone()
+        .unwrap_or_else(|| home.join(".config"));
+    let firefox = [
+        home.join(".mozilla/firefox"),
+        home.join("snap/firefox/common/.mozilla/firefox"),
+        config.join("mozilla/firefox"),
+        home.join("Library/Application Support/Firefox"),
+    ];
+    for base in firefox {
+        dbs.extend(firefox_profiles(&base).into_iter().map(|dir| NssDb {
+            dir,
+            browser: Browser::Firefox,
+        }));
+    }
+    dbs.dedup();
+    dbs
+}
+
+/// The profile directories under one Firefox directory: those `profiles.ini` names and any
+/// sub-directory (or `Profiles/` entry) holding a certificate database. Sorted, unique.
+pub fn firefox_profiles(base: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_to_string(base.join("profiles.ini"))
+        .map(|ini| ini_profile_paths(&ini, base))
+        .unwrap_or_default();
+    for dir in [base.to_path_buf(), base.join("Profiles")] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let with_db = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| db_spec(p).is_some());
+        found.extend(with_db);
+    }
+    found.retain(|p| p.is_dir());
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// `Path=` of every `[Profile...]` section, relative to `base` unless `IsRelative=0`.
+fn ini_profile_paths(ini: &str, base: &Path) -> Vec<PathBuf> {
+    let mut paths = Vec::new();
+    let mut section = String::new();
+    let mut entry: (Option<String>, bool) = (None, true);
+    let mut flush = |section: &str, entry: &mut (Option<String>, bool)| {
+        if section.starts_with("Profile") {
+            if let Some(path) = entry.0.take() {
+                paths.push(if entry.1 {
+                    base.join(path)
+                } else {
+                    PathBuf::from(path)
+                });
+            }
+        }
+        *entry = (None, true);
+    };
+    for line in ini.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            flush(&section, &mut entry);
+            section = name.to_string();
+        } else if let Some(path) = line.strip_prefix("Path=") {
+            entry.0 = Some(path.to_string());
+        } else if let Some(flag) = line.strip_prefix("IsRelative=") {
+            entry.1 = flag.trim() != "0";
+        }
+    }
+    flush(&section, &mut entry);
+    paths
+}
+
+/// `--nss-db DIR`: exactly this database. A missing `certutil` or database is an error,
+/// because the user asked for this one store.
+pub(super) fn apply_one(ca: &CaCert, dir: &Path, action: Action) -> Result<Report> {
+    let certutil = Certutil::find()
+        .ok_or_else(|| anyhow!("certutil is not installed (not found on PATH)"))
+        .hint(CERTUTIL_PACKAGES)?;
+    let Some(spec) = db_spec(dir) else {
+        let db = shell_quote(&format!("sql:{}", dir.display()));
+        let create = format!("certutil -N --empty-password -d {db}");
+        return Err(invalid(format!(
+            "--nss-db {}: no NSS database there (cert9.db or cert8.db)",
+            dir.display()
+        )))
+        .hint(format!("create one with `{create}`"));
+    };
+    let outcome = change(&certutil, ca, &spec, action);
+    Ok(Report::new(format!("NSS db {}", dir.display()), outcome))
+}
+
+/// Every database found for the target's user; one report each.
+pub(super) fn apply_all(ca: &CaCert, target: &Target, action: Action) -> Vec<Report> {
+    let dbs = find_nss_dbs(target);
+    if dbs.is_empty() {
+        let reason = "no NSS database found (Firefox makes one per profile on its first start)";
+        return vec![Report::new("NSS", Outcome::Skipped(reason.into()))];
+    }
+    let Some(certutil) = Certutil::find() else {
+        let store = format!("NSS ({} databases)", dbs.len());
+        let reason = format!("certutil is not installed: {CERTUTIL_PACKAGES}");
+        return vec![Report::new(store, Outcome::Skipped(reason))];
+    };
+    dbs.iter()
+        .map(|db| Report::new(db.label(), apply_db(&certutil, ca, db, action)))
+        .collect()
+}
+
+fn apply_db(certutil: &Certutil, ca: &CaCert, db: &NssDb, action: Action) -> Outcome {
+    let spec = match db.spec() {
+        Some(spec) => spec,
+        // Chromium reads this directory even when it is empty; give it a database.
+        None if action == Action::Install && db.browser == Browser::Chromium => {
+            if let Err(err) = certutil.create(&db.dir) {
+                return Outcome::Failed(format!("{err:#}"));
+            }
+            format!("sql:{}", db.dir.display())
+        }
+        None => return Outcome::Skipped("no certificate database in it yet".into()),
+    };
+    change(certutil, ca, &spec, action)
+}
+
+fn change(certutil: &Certutil, ca: &CaCert, spec: &str, action: Action) -> Outcome {
+    match try_change(certutil, ca, spec, action) {
+        Ok(outcome) => outcome,
+        Err(err) => match err.downcast_ref::<CertutilError>() {
+            Some(e) if e.read_only => Outcome::NeedsSudo(vec![sudo_command(ca, spec, action)]),
+            _ => Outcome::Failed(format!("{err:#}")),
+        },
+    }
+}
+
+fn try_change(certutil: &Certutil, ca: &CaCert, spec: &str, action: Action) -> Result<Outcome> {
+    let nickname = ca.nickname();
+    let present = certutil.has(spec, &nickname)?;
+    let outcome = match (action, present) {
+        (Action::Install, true) => {
+            certutil.set_trust(spec, &nickname)?;
+            Outcome::Unchanged(format!(
+                "already there as \"{nickname}\", trusted for TLS servers ({TRUST})"
+            ))
+        }
+        (Action::Install, false) => {
+            certutil.add(spec, &nickname, &ca.path)?;
+            if !certutil.has(spec, &nickname)? {
+                let note = "this certificate is already there under another nickname; left as is";
+                return Ok(Outcome::Unchanged(note.into()));
+            }
+            Outcome::Done(format!(
+                "added \"{nickname}\", trusted for TLS servers ({TRUST})"
+            ))
+        }
+        (Action::Remove, true) => {
+            certutil.delete(spec, &nickname)?;
+            Outcome::Done(format!("removed \"{nickname}\""))
+        }
+        (Action::Remove, false) => Outcome::Unchanged(format!("\"{nickname}\" not there")),
+    };
+    Ok(outcome)
+}
+
+fn sudo_command(ca: &CaCert, spec: &str, action: Action) -> String {
+    let nickname = shell_quote(&ca.nickname());
+    let db = shell_quote(spec);
+    match action {
+        Action::Install => format!(
+            "sudo certutil -A -d {db} -n {nickname} -t {TRUST} -i {}",
+            shell_quote(&ca.path.to_string_lossy())
+        ),
+        Action::Remove => format!("sudo certutil -D -d {db} -n {nickname}"),
+    }
+}
