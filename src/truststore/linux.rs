@@ -62,7 +62,7 @@ pub(super) fn apply(ca: &CaCert, target: &Target, action: Action) -> Report {
     let outcome = match changed {
         Ok(true) => update(anchors, target, action, &file),
         Ok(false) if action == Action::Install => {
-            Outcome::Unchanged(format!("already there: {}", file_name(file)))
+            Outcome::Unchanged(format!("already there: {}", file_name(&file)))
         }
         Ok(false) => Outcome::Unchanged("not there".into()),
         Err(err) if denied(&err) => Outcome::NeedsSudo(sudo_commands(anchors, ca, &file, action)),
