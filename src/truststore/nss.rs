@@ -123,33 +123,27 @@ pub fn firefox_profiles(base: &Path) -> Vec<PathBuf> {
 
 /// `Path=` of every `[Profile...]` section, relative to `base` unless `IsRelative=0`.
 fn ini_profile_paths(ini: &str, base: &Path) -> Vec<PathBuf> {
-    let mut paths = Vec::new();
-    let mut section = String::new();
-    let mut entry: (Option<String>, bool) = (None, true);
-    let mut flush = |section: &str, entry: &mut (Option<String>, bool)| {
-        if section.starts_with("Profile") {
-            if let Some(path) = entry.0.take() {
-                paths.push(if entry.1 {
-                    base.join(path)
-                } else {
-                    PathBuf::from(path)
-                });
-            }
-        }
-        *entry = (None, true);
-    };
+    // (is a profile section, Path=, relative)
+    let mut sections: Vec<(bool, Option<&str>, bool)> = Vec::new();
     for line in ini.lines().map(str::trim) {
         if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            flush(&section, &mut entry);
-            section = name.to_string();
-        } else if let Some(path) = line.strip_prefix("Path=") {
-            entry.0 = Some(path.to_string());
-        } else if let Some(flag) = line.strip_prefix("IsRelative=") {
-            entry.1 = flag.trim() != "0";
+            sections.push((name.starts_with("Profile"), None, true));
+        } else if let Some(section) = sections.last_mut() {
+            if let Some(path) = line.strip_prefix("Path=") {
+                section.1 = Some(path);
+            } else if let Some(flag) = line.strip_prefix("IsRelative=") {
+                section.2 = flag.trim() != "0";
+            }
         }
     }
-    flush(&section, &mut entry);
-    paths
+    sections
+        .into_iter()
+        .filter_map(|(profile, path, relative)| match (profile, path) {
+            (true, Some(path)) if relative => Some(base.join(path)),
+            (true, Some(path)) => Some(PathBuf::from(path)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// `--nss-db DIR`: exactly this database. A missing `certutil` or database is an error,
@@ -251,5 +245,122 @@ fn sudo_command(ca: &CaCert, spec: &str, action: Action) -> String {
             shell_quote(&ca.path.to_string_lossy())
         ),
         Action::Remove => format!("sudo certutil -D -d {db} -n {nickname}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(path: &Path) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, b"").unwrap();
+    }
+
+    #[test]
+    fn profiles_come_from_profiles_ini_and_from_databases() {
+        let base = tempfile::tempdir().unwrap();
+        let base = base.path();
+        let ini = "[Install4F96D1932A9F858E]\nDefault=abc.default-release\n\n\
+                   [Profile1]\nName=work\nIsRelative=1\nPath=abc.default-release\n\n\
+                   [Profile0]\nName=old\nIsRelative=1\nPath=gone.default\n\n\
+                   [General]\nStartWithLastProfile=1\n";
+        std::fs::write(base.join("profiles.ini"), ini).unwrap();
+        std::fs::create_dir(base.join("abc.default-release")).unwrap();
+        touch(&base.join("legacy.default/cert8.db"));
+        touch(&base.join("Profiles/mac.default/cert9.db"));
+        std::fs::create_dir(base.join("Crash Reports")).unwrap();
+
+        let found = firefox_profiles(base);
+        let expected = [
+            "Profiles/mac.default",
+            "abc.default-release",
+            "legacy.default",
+        ];
+        let expected: Vec<PathBuf> = expected.iter().map(|p| base.join(p)).collect();
+        assert_eq!(found, expected);
+    }
+
+    #[test]
+    fn absolute_profile_paths_are_kept() {
+        let elsewhere = tempfile::tempdir().unwrap();
+        let ini = format!(
+            "[Profile0]\nIsRelative=0\nPath={}\n",
+            elsewhere.path().display()
+        );
+        let paths = ini_profile_paths(&ini, Path::new("/base"));
+        assert_eq!(paths, vec![elsewhere.path().to_path_buf()]);
+    }
+
+    #[test]
+    fn finds_chromium_and_firefox_databases_under_a_fake_home() {
+        let root = tempfile::tempdir().unwrap();
+        let home = root.path().join("home");
+        std::fs::create_dir_all(home.join(".pki/nssdb")).unwrap();
+        touch(&home.join(".local/share/pki/nssdb/cert9.db"));
+        touch(&home.join("snap/chromium/current/.pki/nssdb/cert9.db"));
+        touch(&home.join(".mozilla/firefox/a.default/cert9.db"));
+        touch(&home.join("snap/firefox/common/.mozilla/firefox/b.default/cert9.db"));
+        touch(&home.join(".config/mozilla/firefox/c.default/cert9.db"));
+
+        let target = Target::redirected(root.path(), Os::Linux);
+        let found: Vec<(Browser, PathBuf)> = find_nss_dbs(&target)
+            .into_iter()
+            .map(|db| {
+                (
+                    db.browser,
+                    db.dir.strip_prefix(&home).unwrap().to_path_buf(),
+                )
+            })
+            .collect();
+        let expected = [
+            (Browser::Chromium, ".pki/nssdb"),
+            (Browser::Chromium, ".local/share/pki/nssdb"),
+            (Browser::Chromium, "snap/chromium/current/.pki/nssdb"),
+            (Browser::Firefox, ".mozilla/firefox/a.default"),
+            (
+                Browser::Firefox,
+                "snap/firefox/common/.mozilla/firefox/b.default",
+            ),
+            (Browser::Firefox, ".config/mozilla/firefox/c.default"),
+        ];
+        let expected: Vec<(Browser, PathBuf)> = expected
+            .iter()
+            .map(|(b, p)| (*b, PathBuf::from(p)))
+            .collect();
+        assert_eq!(found, expected);
+    }
+
+    #[test]
+    fn xdg_directories_move_the_chromium_and_firefox_homes() {
+        let root = tempfile::tempdir().unwrap();
+        let data = root.path().join("data");
+        let config = root.path().join("conf");
+        touch(&data.join("pki/nssdb/cert9.db"));
+        touch(&config.join("mozilla/firefox/x.default/cert9.db"));
+        let target = Target {
+            root: PathBuf::from("/"),
+            redirected: false,
+            home: Some(root.path().join("empty-home")),
+            xdg_data_home: Some(data.clone()),
+            xdg_config_home: Some(config.clone()),
+            os: Os::Linux,
+        };
+        let dirs: Vec<PathBuf> = find_nss_dbs(&target).into_iter().map(|d| d.dir).collect();
+        assert_eq!(
+            dirs,
+            vec![
+                data.join("pki/nssdb"),
+                config.join("mozilla/firefox/x.default")
+            ]
+        );
+    }
+
+    #[test]
+    fn chromium_is_linux_only() {
+        let root = tempfile::tempdir().unwrap();
+        touch(&root.path().join("home/.pki/nssdb/cert9.db"));
+        let target = Target::redirected(root.path(), Os::MacOs);
+        assert!(find_nss_dbs(&target).is_empty());
     }
 }
