@@ -159,4 +159,31 @@ mod tests {
         let found = ANCHORS.iter().find(|a| target.system_path(a.dir).is_dir());
         assert_eq!(found.unwrap().update, &["update-ca-trust", "extract"]);
     }
+
+    #[test]
+    fn sudo_commands_copy_the_file_and_update() {
+        let ca = CaCert {
+            path: "/home/me/My CA/rootCA.pem".into(),
+            pem: Vec::new(),
+            serial_hex: "ab".into(),
+            subject: String::new(),
+        };
+        let file = Path::new("/usr/local/share/ca-certificates/ohproxy_CA_ab.crt");
+        let install = sudo_commands(&ANCHORS[0], &ca, file, Action::Install);
+        assert_eq!(
+            install,
+            [
+                "sudo install -m 644 '/home/me/My CA/rootCA.pem' /usr/local/share/ca-certificates/ohproxy_CA_ab.crt",
+                "sudo update-ca-certificates",
+            ]
+        );
+        let remove = sudo_commands(&ANCHORS[2], &ca, file, Action::Remove);
+        assert_eq!(
+            remove,
+            [
+                "sudo rm -f /usr/local/share/ca-certificates/ohproxy_CA_ab.crt",
+                "sudo trust extract-compat",
+            ]
+        );
+    }
 }

@@ -213,7 +213,7 @@ fn apply(
     action: Action,
 ) -> Result<Vec<Report>> {
     if let Selection::Only(dir) = selection {
-        return Ok(vec![nss::apply_one(ca, dir, action)?]);
+        return Ok(vec![certutil::apply_one(ca, dir, action)?]);
     }
     let mut reports = Vec::new();
     match target.os {
@@ -221,7 +221,7 @@ fn apply(
         Os::MacOs => reports.push(macos::apply(ca, target, action)),
         Os::Other => {}
     }
-    reports.extend(nss::apply_all(ca, target, action));
+    reports.extend(certutil::apply_all(ca, target, action));
     reports.extend(windows::apply(ca, target, action));
     Ok(reports)
 }
@@ -251,6 +251,36 @@ mod tests {
             "'/home/me/My CA/x.pem'"
         );
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
+
+    fn write_cert(params: rcgen::CertificateParams) -> tempfile::NamedTempFile {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), cert.pem()).unwrap();
+        file
+    }
+
+    #[test]
+    fn reads_the_serial_without_leading_zeros_into_the_nickname() {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x00, 0x0a, 0xbc]));
+        let file = write_cert(params);
+        let ca = CaCert::read(file.path()).unwrap();
+        assert_eq!(ca.nickname(), "ohproxy CA abc");
+        assert_eq!(ca.file_stem(), "ohproxy_CA_abc");
+    }
+
+    #[test]
+    fn refuses_a_certificate_that_is_not_a_ca() {
+        let params = rcgen::CertificateParams::new(vec!["leaf.test".to_string()]).unwrap();
+        let file = write_cert(params);
+        let err = CaCert::read(file.path()).unwrap_err().to_string();
+        assert!(err.contains("not a CA"), "{err}");
+        std::fs::write(file.path(), "garbage").unwrap();
+        let err = CaCert::read(file.path()).unwrap_err().to_string();
+        assert!(err.contains("not a PEM certificate"), "{err}");
     }
 
     #[test]

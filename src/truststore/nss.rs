@@ -1,18 +1,10 @@
-//! NSS databases, the store of Chromium on Linux and of Firefox everywhere: finding them
-//! (Chromium's two homes and snap, every Firefox profile) and adding or deleting our root
-//! with `certutil` under its unique nickname, trusted for TLS servers (`C,,`).
+//! Finding the NSS databases, the store of Chromium on Linux and of Firefox everywhere:
+//! Chromium's two homes and its snap, and every Firefox profile (classic, snap, XDG and
+//! macOS locations). Changing them is `certutil`'s part.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, anyhow};
-
-use super::certutil::{Certutil, CertutilError, TRUST};
-use super::{Action, CaCert, Os, Outcome, Report, Target, shell_quote};
-use crate::error::{WithHint, invalid};
-
-/// Where `certutil` comes from, per family, for the message when it is missing.
-const CERTUTIL_PACKAGES: &str = "install libnss3-tools (Debian/Ubuntu), nss-tools \
-    (Fedora/RHEL), nss (Arch), mozilla-nss-tools (openSUSE) or `brew install nss` (macOS)";
+use super::{Os, Target};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Browser {
@@ -29,11 +21,11 @@ pub struct NssDb {
 
 impl NssDb {
     /// `sql:DIR` for cert9.db databases, `dbm:DIR` for the legacy cert8.db ones.
-    fn spec(&self) -> Option<String> {
+    pub(super) fn spec(&self) -> Option<String> {
         db_spec(&self.dir)
     }
 
-    fn label(&self) -> String {
+    pub(super) fn label(&self) -> String {
         let kind = match self.browser {
             Browser::Chromium => "Chromium NSS db",
             Browser::Firefox => "Firefox profile",
@@ -42,7 +34,7 @@ impl NssDb {
     }
 }
 
-fn db_spec(dir: &Path) -> Option<String> {
+pub(super) fn db_spec(dir: &Path) -> Option<String> {
     if dir.join("cert9.db").is_file() {
         Some(format!("sql:{}", dir.display()))
     } else if dir.join("cert8.db").is_file() {
@@ -144,108 +136,6 @@ fn ini_profile_paths(ini: &str, base: &Path) -> Vec<PathBuf> {
             _ => None,
         })
         .collect()
-}
-
-/// `--nss-db DIR`: exactly this database. A missing `certutil` or database is an error,
-/// because the user asked for this one store.
-pub(super) fn apply_one(ca: &CaCert, dir: &Path, action: Action) -> Result<Report> {
-    let certutil = Certutil::find()
-        .ok_or_else(|| anyhow!("certutil is not installed (not found on PATH)"))
-        .hint(CERTUTIL_PACKAGES)?;
-    let Some(spec) = db_spec(dir) else {
-        let db = shell_quote(&format!("sql:{}", dir.display()));
-        let create = format!("certutil -N --empty-password -d {db}");
-        return Err(invalid(format!(
-            "--nss-db {}: no NSS database there (cert9.db or cert8.db)",
-            dir.display()
-        )))
-        .hint(format!("create one with `{create}`"));
-    };
-    let outcome = change(&certutil, ca, &spec, action);
-    Ok(Report::new(format!("NSS db {}", dir.display()), outcome))
-}
-
-/// Every database found for the target's user; one report each.
-pub(super) fn apply_all(ca: &CaCert, target: &Target, action: Action) -> Vec<Report> {
-    let dbs = find_nss_dbs(target);
-    if dbs.is_empty() {
-        let reason = "no NSS database found (Firefox makes one per profile on its first start)";
-        return vec![Report::new("NSS", Outcome::Skipped(reason.into()))];
-    }
-    let Some(certutil) = Certutil::find() else {
-        let store = format!("NSS ({} databases)", dbs.len());
-        let reason = format!("certutil is not installed: {CERTUTIL_PACKAGES}");
-        return vec![Report::new(store, Outcome::Skipped(reason))];
-    };
-    dbs.iter()
-        .map(|db| Report::new(db.label(), apply_db(&certutil, ca, db, action)))
-        .collect()
-}
-
-fn apply_db(certutil: &Certutil, ca: &CaCert, db: &NssDb, action: Action) -> Outcome {
-    let spec = match db.spec() {
-        Some(spec) => spec,
-        // Chromium reads this directory even when it is empty; give it a database.
-        None if action == Action::Install && db.browser == Browser::Chromium => {
-            if let Err(err) = certutil.create(&db.dir) {
-                return Outcome::Failed(format!("{err:#}"));
-            }
-            format!("sql:{}", db.dir.display())
-        }
-        None => return Outcome::Skipped("no certificate database in it yet".into()),
-    };
-    change(certutil, ca, &spec, action)
-}
-
-fn change(certutil: &Certutil, ca: &CaCert, spec: &str, action: Action) -> Outcome {
-    match try_change(certutil, ca, spec, action) {
-        Ok(outcome) => outcome,
-        Err(err) => match err.downcast_ref::<CertutilError>() {
-            Some(e) if e.read_only => Outcome::NeedsSudo(vec![sudo_command(ca, spec, action)]),
-            _ => Outcome::Failed(format!("{err:#}")),
-        },
-    }
-}
-
-fn try_change(certutil: &Certutil, ca: &CaCert, spec: &str, action: Action) -> Result<Outcome> {
-    let nickname = ca.nickname();
-    let present = certutil.has(spec, &nickname)?;
-    let outcome = match (action, present) {
-        (Action::Install, true) => {
-            certutil.set_trust(spec, &nickname)?;
-            Outcome::Unchanged(format!(
-                "already there as \"{nickname}\", trusted for TLS servers ({TRUST})"
-            ))
-        }
-        (Action::Install, false) => {
-            certutil.add(spec, &nickname, &ca.path)?;
-            if !certutil.has(spec, &nickname)? {
-                let note = "this certificate is already there under another nickname; left as is";
-                return Ok(Outcome::Unchanged(note.into()));
-            }
-            Outcome::Done(format!(
-                "added \"{nickname}\", trusted for TLS servers ({TRUST})"
-            ))
-        }
-        (Action::Remove, true) => {
-            certutil.delete(spec, &nickname)?;
-            Outcome::Done(format!("removed \"{nickname}\""))
-        }
-        (Action::Remove, false) => Outcome::Unchanged(format!("\"{nickname}\" not there")),
-    };
-    Ok(outcome)
-}
-
-fn sudo_command(ca: &CaCert, spec: &str, action: Action) -> String {
-    let nickname = shell_quote(&ca.nickname());
-    let db = shell_quote(spec);
-    match action {
-        Action::Install => format!(
-            "sudo certutil -A -d {db} -n {nickname} -t {TRUST} -i {}",
-            shell_quote(&ca.path.to_string_lossy())
-        ),
-        Action::Remove => format!("sudo certutil -D -d {db} -n {nickname}"),
-    }
 }
 
 #[cfg(test)]
