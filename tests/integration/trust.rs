@@ -362,3 +362,51 @@ fn names(dir: &Path) -> Vec<String> {
 fn file_name(p: &Path) -> String {
     p.file_name().unwrap().to_string_lossy().into_owned()
 }
+
+#[test]
+fn unwritable_system_store_prints_the_sudo_commands() {
+    let Some(_) = require("openssl") else { return };
+    let home = Home::new();
+    let caroot = home.path().join("caroot");
+    let nick = make_ca(&caroot);
+    let root = home.path().join("stores");
+    let anchors = root.join("usr/local/share/ca-certificates");
+    fs::create_dir_all(&anchors).unwrap();
+    fs::set_permissions(&anchors, fs::Permissions::from_mode(0o555)).unwrap();
+    fs::set_permissions(home.path(), fs::Permissions::from_mode(0o755)).unwrap();
+
+    // Root writes anywhere; run as nobody then, so the directory really refuses.
+    let is_root = String::from_utf8_lossy(&tool("id", ["-u"]).stdout).trim() == "0";
+    let mut command = if is_root {
+        let Some(setpriv) = require("setpriv") else {
+            return;
+        };
+        let mut c = std::process::Command::new(setpriv);
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+        c.arg(env!("CARGO_BIN_EXE_ohproxy"));
+        c
+    } else {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ohproxy"))
+    };
+    let out = command
+        .args(["ca", "trust"])
+        .env("OHPROXY_HOME", home.path().join("oh"))
+        .env("CAROOT", &caroot)
+        .env("OHPROXY_TRUST_ROOT", &root)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let file = anchors.join(format!("{}.crt", nick.replace(' ', "_")));
+    let install = format!(
+        "sudo install -m 644 {} {}",
+        caroot.join("rootCA.pem").display(),
+        file.display()
+    );
+    assert!(stderr.contains("needs root; run:"), "{stderr}");
+    assert!(stderr.contains(&install), "{stderr}");
+    assert!(stderr.contains("sudo update-ca-certificates"), "{stderr}");
+    assert!(names(&anchors).is_empty(), "nothing written");
+}
