@@ -114,7 +114,7 @@ fn shared_identifiers_carry_the_site_id() {
     for needle in [
         format!("$ohproxy_{id}_connection {{"),
         format!("upstream ohproxy_{id}_app {{"),
-        format!("log_format ohproxy_{id} "),
+        format!("log_format ohproxy_{id}\n"),
         format!("shared:ohproxy_{id}:10m"),
     ] {
         assert!(text.contains(&needle), "{needle}");
