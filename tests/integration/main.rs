@@ -3,3 +3,4 @@
 
 mod nginx_proxy;
 mod support;
+mod testapp;
