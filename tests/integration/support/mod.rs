@@ -159,3 +159,4 @@ where
 
 pub mod https;
 pub mod nginx;
+pub mod pki;
