@@ -157,3 +157,7 @@ where
         .output()
         .unwrap_or_else(|e| panic!("running {program}: {e}"))
 }
+
+pub mod https;
+pub mod nginx;
+pub mod pki;
