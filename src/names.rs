@@ -136,6 +136,9 @@ fn dns_name(input: &str, allow_wildcard: bool) -> Result<String, NameError> {
             "'*' is only allowed as a whole leading label, as in *.example",
         ));
     }
+    if rest.len() > MAX_NAME_LEN {
+        return Err(refuse(input, format!("it is longer than {MAX_NAME_LEN} characters")));
+    }
     let ascii = idna::domain_to_ascii_strict(rest)
         .map_err(|_| refuse(input, "it is not a valid internationalised name"))?;
     check_labels(input, &ascii)?;
@@ -271,6 +274,7 @@ mod tests {
         for input in cases {
             let err = Name::parse(input).expect_err(input);
             assert_eq!(err.value, input);
+            assert!(!err.reason.contains("internationalised") || !input.is_ascii(), "{err}");
         }
     }
 
