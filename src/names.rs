@@ -139,6 +139,9 @@ fn dns_name(input: &str, allow_wildcard: bool) -> Result<String, NameError> {
     if rest.len() > MAX_NAME_LEN {
         return Err(refuse(input, format!("it is longer than {MAX_NAME_LEN} characters")));
     }
+    if rest.split('.').any(str::is_empty) {
+        return Err(refuse(input, "it has an empty label (two dots in a row, or a leading dot)"));
+    }
     let ascii = idna::domain_to_ascii_strict(rest)
         .map_err(|_| refuse(input, "it is not a valid internationalised name"))?;
     check_labels(input, &ascii)?;
