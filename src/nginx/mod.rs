@@ -3,6 +3,8 @@
 
 pub mod apply;
 pub mod discover;
+pub mod dump;
+pub mod process;
 pub mod template;
 pub mod version;
 
