@@ -154,3 +154,5 @@ where
         .output()
         .unwrap_or_else(|e| panic!("running {program}: {e}"))
 }
+
+pub mod nginx;
