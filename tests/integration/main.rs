@@ -2,4 +2,6 @@
 //! tools (openssl, mkcert, certutil, nginx, Docker) where a user would meet them.
 
 mod nginx_proxy;
+mod nginx_render;
 mod support;
+mod testapp;
