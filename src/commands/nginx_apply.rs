@@ -60,7 +60,10 @@ pub fn run(paths: &Paths, args: ApplyArgs) -> Result<()> {
             ui::status(format!(
                 "reloaded nginx ({method}); new workers {workers:?} serve the new config"
             ));
-            ui::status(format!("the previous files are kept in {}", backup_dir.display()));
+            ui::status(format!(
+                "the previous files are kept in {}",
+                backup_dir.display()
+            ));
         }
     }
     Ok(())

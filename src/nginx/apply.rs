@@ -116,10 +116,11 @@ pub fn apply(config: &Config, paths: &Paths, dry_run: bool) -> Result<Outcome> {
 fn read_leaf(path: &Path) -> Result<Vec<u8>> {
     match std::fs::read(path) {
         Ok(bytes) => Ok(bytes),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Err(anyhow::anyhow!("there is no leaf certificate at {}", path.display()))
-                .hint("run `ohproxy cert` first")
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(anyhow::anyhow!(
+            "there is no leaf certificate at {}",
+            path.display()
+        ))
+        .hint("run `ohproxy cert` first"),
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
 }
@@ -229,7 +230,11 @@ fn install_and_reload(
     // Written aside as a hidden file, which nginx's include globs skip.
     let aside = found.site_dir.join(format!(
         ".{}.new",
-        found.site_file.file_name().unwrap_or_default().to_string_lossy()
+        found
+            .site_file
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
     ));
     fsx::write_atomic(&aside, plan.candidate.as_bytes(), 0o644)?;
     let test = candidate::test(found, &plan.candidate, &plan.names);
@@ -247,7 +252,10 @@ fn install_and_reload(
     // The scratch test saw the whole config; this one sees the real files in place.
     let live = candidate::test_live(found, &plan.names);
     if !matches!(&live, Ok(t) if t.ok) {
-        return Err(test_failure(live, "the config with the new site file in place"));
+        return Err(test_failure(
+            live,
+            "the config with the new site file in place",
+        ));
     }
 
     let method = if process::managed_by_systemd(master) {
@@ -299,7 +307,10 @@ fn confirm_live(
             return Ok(now);
         }
         if !Path::new(&format!("/proc/{}", master.pid)).exists() {
-            bail!("the nginx master (pid {}) exited during the reload", master.pid);
+            bail!(
+                "the nginx master (pid {}) exited during the reload",
+                master.pid
+            );
         }
         if Instant::now() > deadline {
             let log = found

@@ -83,7 +83,9 @@ fn problems(found: &Found, output: &[String], our_names: &[String]) -> Vec<Strin
     output
         .iter()
         .filter(|line| {
-            let fatal = ["[emerg]", "[alert]", "[crit]"].iter().any(|k| line.contains(k));
+            let fatal = ["[emerg]", "[alert]", "[crit]"]
+                .iter()
+                .any(|k| line.contains(k));
             let warn = line.contains("[warn]") && {
                 let ours = line.contains(site.as_ref())
                     || our_names.iter().any(|n| line.contains(&format!("\"{n}\"")));

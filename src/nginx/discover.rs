@@ -25,8 +25,16 @@ impl Ctl {
     pub fn new(config: &Config) -> Result<Ctl> {
         Ok(Ctl {
             binary: super::binary(config)?,
-            config: config.nginx.config.as_ref().map(|p| p.as_path().to_path_buf()),
-            prefix: config.nginx.prefix.as_ref().map(|p| p.as_path().to_path_buf()),
+            config: config
+                .nginx
+                .config
+                .as_ref()
+                .map(|p| p.as_path().to_path_buf()),
+            prefix: config
+                .nginx
+                .prefix
+                .as_ref()
+                .map(|p| p.as_path().to_path_buf()),
         })
     }
 
@@ -139,8 +147,8 @@ pub fn read(
     let error_log = main_arg("error_log")
         .or_else(|| build.get("error-log-path").cloned())
         .unwrap_or_else(|| "logs/error.log".into());
-    let error_log = (!(error_log == "stderr" || error_log.contains(':')))
-        .then(|| prefix.join(&error_log));
+    let error_log =
+        (!(error_log == "stderr" || error_log.contains(':'))).then(|| prefix.join(&error_log));
     let hash_bucket_size = directives
         .iter()
         .filter(|d| d.name == "server_names_hash_bucket_size" && d.context == ["http"])
@@ -221,7 +229,11 @@ fn find_site_dir(
         let wildcard = pattern
             .file_name()
             .is_some_and(|f| f.to_string_lossy().contains(['*', '?', '[']));
-        if wildcard && glob_match(&pattern.to_string_lossy(), &dir.join(site_name).to_string_lossy())
+        if wildcard
+            && glob_match(
+                &pattern.to_string_lossy(),
+                &dir.join(site_name).to_string_lossy(),
+            )
         {
             return Ok(dir.to_path_buf());
         }
@@ -271,7 +283,11 @@ pub fn servers(directives: &[Directive]) -> Vec<Server> {
         if block.name != "server" || block.context != ["http"] {
             continue;
         }
-        let inside = || directives.iter().filter(move |d| d.scope.last() == Some(&id));
+        let inside = || {
+            directives
+                .iter()
+                .filter(move |d| d.scope.last() == Some(&id))
+        };
         let mut ports: Vec<u16> = inside()
             .filter(|d| d.name == "listen")
             .filter_map(|d| listen_port(d.args.first()?))

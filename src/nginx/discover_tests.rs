@@ -40,7 +40,10 @@ fn reads_debians_stock_tree() {
     assert_eq!(found.site_dir, Path::new("/etc/nginx/conf.d"));
     assert_eq!(found.site_file, Path::new("/etc/nginx/conf.d").join(SITE));
     assert_eq!(found.pid_file, Path::new("/run/nginx.pid"));
-    assert_eq!(found.error_log.as_deref(), Some(Path::new("/var/log/nginx/error.log")));
+    assert_eq!(
+        found.error_log.as_deref(),
+        Some(Path::new("/var/log/nginx/error.log"))
+    );
     assert_eq!(found.prefix, Path::new("/usr/share/nginx"));
     assert_eq!(found.hash_bucket_size, None);
     assert_eq!(
@@ -57,9 +60,15 @@ fn reads_debians_stock_tree() {
 #[test]
 fn a_configured_site_dir_must_be_included_inside_http() {
     let err = found(DEBIAN, Some(Path::new("/srv/elsewhere"))).unwrap_err();
-    assert!(format!("{err:#}").contains("no include inside http"), "{err:#}");
+    assert!(
+        format!("{err:#}").contains("no include inside http"),
+        "{err:#}"
+    );
     let ok = found(DEBIAN, Some(Path::new("/etc/nginx/sites-enabled"))).unwrap();
-    assert_eq!(ok.site_file, Path::new("/etc/nginx/sites-enabled").join(SITE));
+    assert_eq!(
+        ok.site_file,
+        Path::new("/etc/nginx/sites-enabled").join(SITE)
+    );
 }
 
 #[test]
@@ -95,7 +104,10 @@ fn a_long_name_on_a_shared_port_is_refused_before_nginx_sees_it() {
     let err = precheck::check(&found, &candidate(&name47, 443, 80)).unwrap_err();
     assert_eq!(crate::error::exit_code(&err), 2);
     let text = format!("{err:#}");
-    assert!(text.contains("47 characters") && text.contains("at most 46"), "{text}");
+    assert!(
+        text.contains("47 characters") && text.contains("at most 46"),
+        "{text}"
+    );
     assert!(text.contains("server_names_hash_bucket_size 128"), "{text}");
     // Alone on its ports, nginx builds no hash and any length works.
     precheck::check(&found, &candidate(&name47, 8443, 8080)).unwrap();

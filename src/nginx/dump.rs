@@ -249,7 +249,10 @@ impl Walker<'_> {
             line: *line,
         });
         if name == "include" && block.is_none() && args.len() == 1 {
-            for file in self.dump.expand(&self.dump.resolve(&args[0]), self.overrides) {
+            for file in self
+                .dump
+                .expand(&self.dump.resolve(&args[0]), self.overrides)
+            {
                 self.file(&file)?;
             }
         }

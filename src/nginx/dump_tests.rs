@@ -10,7 +10,9 @@ fn none() -> BTreeMap<PathBuf, String> {
 fn splits_debians_dump_into_its_files() {
     let dump = Dump::parse(DEBIAN).unwrap();
     assert_eq!(dump.main_file(), Path::new("/etc/nginx/nginx.conf"));
-    let default = dump.file(Path::new("/etc/nginx/sites-enabled/default")).unwrap();
+    let default = dump
+        .file(Path::new("/etc/nginx/sites-enabled/default"))
+        .unwrap();
     assert!(default.contains("listen 80 default_server;"), "{default}");
     assert!(dump.file(Path::new("/etc/nginx/mime.types")).is_some());
 }
@@ -58,7 +60,8 @@ fn an_override_joins_the_glob_that_matches_it() {
 fn flattening_inlines_every_include_and_maps_lines_back() {
     let dump = Dump::parse(DEBIAN).unwrap();
     let site = PathBuf::from("/etc/nginx/conf.d/ohproxy-a.example.conf");
-    let overrides = BTreeMap::from([(site.clone(), "# ours\nserver {\n  listen 8443;\n}\n".into())]);
+    let overrides =
+        BTreeMap::from([(site.clone(), "# ours\nserver {\n  listen 8443;\n}\n".into())]);
     let flat = dump.flatten(&overrides).unwrap();
     let flat_dump = Dump::single(Path::new("/etc/nginx/nginx.conf"), &flat.text);
     let left = flat_dump.directives(&[], &none()).unwrap();
@@ -73,7 +76,13 @@ fn flattening_inlines_every_include_and_maps_lines_back() {
         + 1;
     let (file, line) = flat.origin(n).unwrap();
     let default = dump.file(file).unwrap();
-    assert!(default.lines().nth(line - 1).unwrap().contains("listen 80 default_server"));
+    assert!(
+        default
+            .lines()
+            .nth(line - 1)
+            .unwrap()
+            .contains("listen 80 default_server")
+    );
     // The same directives in the same contexts, whether read flat or followed.
     let names = |d: &Dump, o: &BTreeMap<PathBuf, String>| -> Vec<(String, Vec<String>)> {
         d.directives(&[], o)
@@ -94,7 +103,11 @@ fn reads_quotes_escapes_comments_and_variables() {
     assert_eq!(all[0].args, ["b c;", "d'e", "f g", "${h}i"]);
     assert_eq!(all[2].context, ["http", "server"]);
     assert_eq!(all[2].line, 2);
-    assert!(Dump::single(Path::new("/x"), "a \"b;\n").directives(&[], &none()).is_err());
+    assert!(
+        Dump::single(Path::new("/x"), "a \"b;\n")
+            .directives(&[], &none())
+            .is_err()
+    );
 }
 
 #[test]

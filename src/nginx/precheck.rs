@@ -43,7 +43,10 @@ pub fn check(found: &Found, candidate: &str) -> Result<()> {
         for port in &server.ports {
             let sharing: Vec<&&Server> = others.iter().filter(|o| o.ports.contains(port)).collect();
             if let Some((other, name)) = sharing.iter().find_map(|o| {
-                let name = server.names.iter().find(|n| !n.is_empty() && o.names.contains(n))?;
+                let name = server
+                    .names
+                    .iter()
+                    .find(|n| !n.is_empty() && o.names.contains(n))?;
                 Some((o, name))
             }) {
                 return Err(anyhow::anyhow!(
@@ -96,6 +99,10 @@ mod tests {
     fn the_bucket_limit_matches_what_nginx_does_on_x86_64() {
         assert_eq!(longest_name(64), 46);
         assert_eq!(longest_name(128), 110);
-        assert_eq!(longest_name(100), 110, "nginx rounds the size up to a cache line");
+        assert_eq!(
+            longest_name(100),
+            110,
+            "nginx rounds the size up to a cache line"
+        );
     }
 }

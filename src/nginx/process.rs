@@ -46,6 +46,14 @@ pub fn master(pid_file: &Path, start_hint: &str) -> Result<Master> {
         }
         Err(e) => return Err(e).with_context(|| format!("reading {}", pid_file.display())),
     };
+    // `nginx -t` creates the pid file empty when no master is running.
+    if text.trim().is_empty() {
+        return Err(anyhow::anyhow!(
+            "nginx is not running: the pid file {} is empty",
+            pid_file.display()
+        ))
+        .hint(start_hint.to_string());
+    }
     let Ok(pid) = text.trim().parse::<u32>() else {
         bail!(
             "the pid file {} does not hold a pid: {:?}",
@@ -178,7 +186,11 @@ impl LogMark {
             return Vec::new();
         }
         text.lines()
-            .filter(|l| ["[emerg]", "[alert]", "[crit]"].iter().any(|k| l.contains(k)))
+            .filter(|l| {
+                ["[emerg]", "[alert]", "[crit]"]
+                    .iter()
+                    .any(|k| l.contains(k))
+            })
             .map(str::to_string)
             .collect()
     }
@@ -200,16 +212,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pid_file = dir.path().join("nginx.pid");
         let err = master(&pid_file, "start it").unwrap_err();
-        assert!(
-            format!("{err:#}").contains("no pid file at"),
-            "{err:#}"
-        );
+        assert!(format!("{err:#}").contains("no pid file at"), "{err:#}");
         std::fs::write(&pid_file, "999999999\n").unwrap();
         let err = format!("{:#}", master(&pid_file, "start it").unwrap_err());
         assert!(err.contains("stale") && err.contains("999999999"), "{err}");
         std::fs::write(&pid_file, format!("{}\n", std::process::id())).unwrap();
         let err = format!("{:#}", master(&pid_file, "start it").unwrap_err());
         assert!(err.contains("not an nginx master"), "{err}");
+        std::fs::write(&pid_file, "").unwrap();
+        let err = format!("{:#}", master(&pid_file, "start it").unwrap_err());
+        assert!(err.contains("is empty"), "{err}");
         std::fs::write(&pid_file, "x\n").unwrap();
         assert!(master(&pid_file, "start it").is_err());
     }
@@ -221,7 +233,11 @@ mod tests {
         std::fs::write(&log, "x [emerg] old\n").unwrap();
         let mark = LogMark::now(&log).unwrap();
         assert!(mark.failures_since().is_empty());
-        std::fs::write(&log, "x [emerg] old\ny [notice] fine\nz [emerg] bind() failed\n").unwrap();
+        std::fs::write(
+            &log,
+            "x [emerg] old\ny [notice] fine\nz [emerg] bind() failed\n",
+        )
+        .unwrap();
         assert_eq!(mark.failures_since(), ["z [emerg] bind() failed"]);
         assert!(LogMark::now(&dir.path().join("none")).is_none());
     }
