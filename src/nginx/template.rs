@@ -156,7 +156,9 @@ fn server_names(config: &Config) -> Vec<String> {
 }
 
 /// An identifier for nginx's shared names: the domain's letters and digits, cut short,
-/// plus a hash of the whole domain so that two domains never share one.
+/// plus a hash of the whole domain so that two domains never share one. Short because
+/// nginx's variable hash, with its default bucket size of 64 bytes, refuses a variable
+/// name over about 46 characters; the map variable built from it stays under 40.
 pub fn site_id(domain: &str) -> String {
     let readable: String = domain
         .chars()
@@ -167,7 +169,7 @@ pub fn site_id(domain: &str) -> String {
                 '_'
             }
         })
-        .take(32)
+        .take(16)
         .collect();
     let digest = Sha256::digest(domain.as_bytes());
     format!("{readable}_{}", hex::encode(&digest[..4]))

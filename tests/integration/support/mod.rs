@@ -157,4 +157,5 @@ where
         .unwrap_or_else(|e| panic!("running {program}: {e}"))
 }
 
+pub mod https;
 pub mod nginx;
