@@ -98,8 +98,16 @@ impl Site {
         let handle = thread::spawn(move || {
             let (mut total, mut failures) = (0, Vec::new());
             while !flag.load(Ordering::SeqCst) {
-                let (status, body) = curl(&domain, port, &ca);
                 total += 1;
+                let (mut status, mut body) = curl(&domain, port, &ca);
+                // An old worker that shuts down closes the connections that have not sent
+                // a request yet (HTTP/2: a GOAWAY before the first stream), and nginx has
+                // no setting against it. A browser retries such a request on a new
+                // connection, as RFC 9113 allows; so does this client, once, and only
+                // when no response at all came back.
+                if status == 0 && !body.starts_with("curl exit 7:") {
+                    (status, body) = curl(&domain, port, &ca);
+                }
                 if status != 200 {
                     failures.push(format!("{status} {body}"));
                 }
