@@ -124,12 +124,21 @@ ours_rps="$(rps "https://127.0.0.1:$https_port/")"
 naive_rps="$(rps "https://127.0.0.1:$naive_https/")"
 direct_rps="$(rps "http://127.0.0.1:$app_port/")"
 
-echo "WebSocket echo round trips: $rtt_count on one connection each" >&2
+rounds="${WS_ROUNDS:-3}"
+echo "WebSocket echo round trips: $rounds rounds of $rtt_count on one connection each, interleaved" >&2
 rtt="$root/scripts/bench/ws_rtt.py"
 export WS_HOST="$domain"
-read -r ours_med ours_p99 < <(python3 "$rtt" "wss://127.0.0.1:$https_port/sockets/events/bench" "$rtt_count" "$work/ca.pem")
-read -r naive_med naive_p99 < <(python3 "$rtt" "wss://127.0.0.1:$naive_https/socket.io/bench" "$rtt_count" "$work/ca.pem")
-read -r direct_med direct_p99 < <(python3 "$rtt" "ws://127.0.0.1:$app_port/sockets/events/bench" "$rtt_count")
+: >"$work/ours.rtt"; : >"$work/naive.rtt"; : >"$work/direct.rtt"
+for _ in $(seq "$rounds"); do
+    python3 "$rtt" "wss://127.0.0.1:$https_port/sockets/events/bench" "$rtt_count" "$work/ca.pem" >>"$work/ours.rtt"
+    python3 "$rtt" "wss://127.0.0.1:$naive_https/socket.io/bench" "$rtt_count" "$work/ca.pem" >>"$work/naive.rtt"
+    python3 "$rtt" "ws://127.0.0.1:$app_port/sockets/events/bench" "$rtt_count" >>"$work/direct.rtt"
+done
+# The median over the rounds of each round's median and p99.
+middle() { python3 -c "import statistics,sys; r=[l.split() for l in open(sys.argv[1])]; print(*(int(statistics.median(int(x[i]) for x in r)) for i in (0,1)))" "$1"; }
+read -r ours_med ours_p99 < <(middle "$work/ours.rtt")
+read -r naive_med naive_p99 < <(middle "$work/naive.rtt")
+read -r direct_med direct_p99 < <(middle "$work/direct.rtt")
 
 echo
 printf '%-28s %12s %10s %10s\n' "" "requests/s" "ws median" "ws p99"
