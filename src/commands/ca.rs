@@ -20,12 +20,16 @@ pub fn run(paths: &Paths, command: CaCommand) -> Result<()> {
         CaCommand::Trust(args) => super::trust::trust(paths, args),
         CaCommand::Untrust(args) => super::trust::untrust(paths, args),
         CaCommand::Path => {
-            ui::data(format!("{}\n", ca_dir(optional_config(paths)?.as_ref(), paths).display()));
+            ui::data(format!(
+                "{}\n",
+                ca_dir(optional_config(paths)?.as_ref(), paths).display()
+            ));
             Ok(())
         }
         CaCommand::Show => show(paths),
         CaCommand::Export(args) => export(paths, args),
         CaCommand::Replace(args) => replace(paths, args),
+        CaCommand::Share(args) => super::ca_share::run(paths, args),
     }
 }
 
