@@ -2,3 +2,4 @@
 //! tools (openssl, mkcert, certutil, nginx, Docker) where a user would meet them.
 
 mod support;
+mod onboarding;
