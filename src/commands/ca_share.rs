@@ -55,11 +55,23 @@ pub fn run(paths: &Paths, args: ShareArgs) -> Result<()> {
     reason = "init and up call it once they show the onboarding page"
 )]
 pub fn announce(paths: &Paths, config: &Config, ca: &Ca) -> Result<()> {
-    onboarding::publish(ca, config, paths)?;
+    warn_if_closed(&onboarding::publish(ca, config, paths)?);
     let url = onboarding::page_url(config);
     show_qr(&Qr::new(&url)?, ca);
     ui::status(format!("  {url}"));
     Ok(())
+}
+
+/// nginx's workers cannot serve what they cannot read: say so now, not as a 404 later.
+fn warn_if_closed(dir: &Path) {
+    if let Some(closed) = onboarding::closed_ancestor(dir) {
+        ui::warn(format!(
+            "nginx's workers cannot read {} ({} is closed to other users); give it o+rx, \
+             or set OHPROXY_HOME to a directory they can read",
+            dir.display(),
+            closed.display()
+        ));
+    }
 }
 
 fn show_qr(qr: &Qr, ca: &Ca) {

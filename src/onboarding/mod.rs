@@ -198,6 +198,22 @@ fn remove_others(dir: &Path, keep: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// The first directory from the root down to `dir` that other users cannot enter, if
+/// any (the files themselves are written world-readable). nginx's workers run as an unprivileged user and get 403 or 404 for the
+/// page behind such a directory (a state dir under a 0700 home, for example).
+pub fn closed_ancestor(dir: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut path = PathBuf::new();
+    for part in dir.components() {
+        path.push(part);
+        let mode = std::fs::metadata(&path).ok()?.permissions().mode();
+        if mode & 0o001 == 0 {
+            return Some(path);
+        }
+    }
+    None
+}
+
 /// The certificate's subject common name, which is what devices list the CA under.
 fn common_name(der: &[u8]) -> Option<String> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;

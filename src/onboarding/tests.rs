@@ -108,3 +108,20 @@ fn refuses_a_ca_directory_inside_the_public_one() {
         "nothing written"
     );
 }
+
+#[test]
+fn finds_a_directory_closed_to_other_users() {
+    let tmp = tempfile::tempdir().unwrap();
+    let open = tmp.path().join("open");
+    let inner = open.join("inner");
+    fsx::create_dir(&inner, 0o755).unwrap();
+    let set = |p: &Path, mode| std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode));
+    set(tmp.path(), 0o755).unwrap();
+    assert_eq!(closed_ancestor(&inner), None);
+    set(&open, 0o700).unwrap();
+    assert_eq!(closed_ancestor(&inner), Some(open.clone()));
+    set(&open, 0o711).unwrap();
+    assert_eq!(closed_ancestor(&inner), None, "passing through is enough");
+    set(&inner, 0o700).unwrap();
+    assert_eq!(closed_ancestor(&inner), Some(inner.clone()));
+}

@@ -24,10 +24,21 @@ impl Site {
         let out = tool(
             "openssl",
             [
-                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                "-nodes", "-days", "30", "-subj", "/O=onboarding test/CN=onboarding test CA",
-                "-addext", "basicConstraints=critical,CA:TRUE,pathlen:0",
-                "-addext", "keyUsage=critical,keyCertSign",
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-days",
+                "30",
+                "-subj",
+                "/O=onboarding test/CN=onboarding test CA",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE,pathlen:0",
+                "-addext",
+                "keyUsage=critical,keyCertSign",
                 "-keyout",
             ]
             .map(String::from)
@@ -38,7 +49,11 @@ impl Site {
                 path_str(&ca.join("rootCA.pem")),
             ]),
         );
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let config = format!(
             "domain = \"{DOMAIN}\"\n[ports]\nhttp = {http}\nhttps = {https}\napp = {}\n",
             http.wrapping_add(7).max(1024)
@@ -62,7 +77,10 @@ impl Site {
     /// The CA's DER, as openssl converts the PEM.
     pub fn ca_der(&self) -> Vec<u8> {
         let pem = self.ca_pem_path();
-        let out = tool("openssl", ["x509", "-in", &path_str(&pem), "-outform", "DER"]);
+        let out = tool(
+            "openssl",
+            ["x509", "-in", &path_str(&pem), "-outform", "DER"],
+        );
         assert!(out.status.success());
         out.stdout
     }
@@ -72,7 +90,14 @@ impl Site {
         let pem = self.ca_pem_path();
         let out = tool(
             "openssl",
-            ["x509", "-in", &path_str(&pem), "-noout", "-fingerprint", "-sha256"],
+            [
+                "x509",
+                "-in",
+                &path_str(&pem),
+                "-noout",
+                "-fingerprint",
+                "-sha256",
+            ],
         );
         let text = String::from_utf8(out.stdout).unwrap();
         text.trim().split_once('=').unwrap().1.to_uppercase()
@@ -88,7 +113,10 @@ pub fn pem_to_der(pem: &[u8]) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("cert.pem");
     fs::write(&file, pem).unwrap();
-    let out = tool("openssl", ["x509", "-in", &path_str(&file), "-outform", "DER"]);
+    let out = tool(
+        "openssl",
+        ["x509", "-in", &path_str(&file), "-outform", "DER"],
+    );
     assert!(out.status.success(), "openssl reads the PEM");
     out.stdout
 }
@@ -98,7 +126,10 @@ pub fn assert_der_parses(der: &[u8]) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("cert.crt");
     fs::write(&file, der).unwrap();
-    let out = tool("openssl", ["x509", "-inform", "DER", "-in", &path_str(&file), "-noout"]);
+    let out = tool(
+        "openssl",
+        ["x509", "-inform", "DER", "-in", &path_str(&file), "-noout"],
+    );
     assert!(out.status.success(), "openssl reads the DER");
 }
 
@@ -111,10 +142,16 @@ pub fn profile_payload(profile: &[u8]) -> Vec<u8> {
     let content = top["PayloadContent"].as_array().expect("a payload array");
     assert_eq!(content.len(), 1);
     let root = content[0].as_dictionary().unwrap();
-    assert_eq!(root["PayloadType"].as_string(), Some("com.apple.security.root"));
+    assert_eq!(
+        root["PayloadType"].as_string(),
+        Some("com.apple.security.root")
+    );
     let uuids = [&top["PayloadUUID"], &root["PayloadUUID"]];
     assert_ne!(uuids[0], uuids[1], "each payload has its own UUID");
-    root["PayloadContent"].as_data().expect("certificate data").to_vec()
+    root["PayloadContent"]
+        .as_data()
+        .expect("certificate data")
+        .to_vec()
 }
 
 /// Decodes the one QR code in a greyscale bitmap (0 = black).
@@ -140,7 +177,13 @@ fn decode_svg(svg: &str) -> String {
     let view = svg.split("viewBox=\"0 0 ").nth(1).unwrap();
     let size: usize = view.split(' ').next().unwrap().parse().unwrap();
     let mut dark = vec![false; size * size];
-    let path = svg.split(" d=\"").nth(1).unwrap().split('"').next().unwrap();
+    let path = svg
+        .split(" d=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
     for square in path.split('M').filter(|s| !s.is_empty()) {
         let (x, rest) = square.split_once(',').unwrap();
         let y = rest.split('h').next().unwrap();
@@ -180,7 +223,11 @@ fn decode_terminal(text: &str) -> String {
 fn scaled(size: usize, dark: &[bool]) -> String {
     const SCALE: usize = 4;
     decode_qr(size * SCALE, size * SCALE, |x, y| {
-        if dark[(y / SCALE) * size + x / SCALE] { 0 } else { 255 }
+        if dark[(y / SCALE) * size + x / SCALE] {
+            0
+        } else {
+            255
+        }
     })
 }
 
@@ -191,12 +238,22 @@ fn share_prints_the_url_and_qr_codes_that_decode_to_it() {
     let svg = site.home.path().join("qr.svg");
     let out = site
         .home
-        .cmd(["ca", "share", "--png", &path_str(&png), "--svg", &path_str(&svg)])
+        .cmd([
+            "ca",
+            "share",
+            "--png",
+            &path_str(&png),
+            "--svg",
+            &path_str(&svg),
+        ])
         .ok();
 
     assert_eq!(out.stdout, format!("{}\n", site.page_url()));
     assert_eq!(decode_png(&fs::read(&png).unwrap()), site.page_url());
-    assert_eq!(decode_svg(&fs::read_to_string(&svg).unwrap()), site.page_url());
+    assert_eq!(
+        decode_svg(&fs::read_to_string(&svg).unwrap()),
+        site.page_url()
+    );
     assert_eq!(decode_terminal(&out.stderr), site.page_url());
     assert!(out.stderr.contains(&site.fingerprint()), "{}", out.stderr);
 }
@@ -208,14 +265,20 @@ fn published_files_are_the_ca_and_only_the_ca() {
     let dir = site.page_dir();
     let der = site.ca_der();
 
-    assert_eq!(pem_to_der(&fs::read(dir.join("ohproxy-ca.pem")).unwrap()), der);
+    assert_eq!(
+        pem_to_der(&fs::read(dir.join("ohproxy-ca.pem")).unwrap()),
+        der
+    );
     let served_der = fs::read(dir.join("ohproxy-ca.crt")).unwrap();
     assert_der_parses(&served_der);
     assert_eq!(served_der, der);
     let profile = fs::read(dir.join("ohproxy-ca.mobileconfig")).unwrap();
     assert_eq!(profile_payload(&profile), der);
     let page = fs::read_to_string(dir.join("index.html")).unwrap();
-    assert!(page.contains(&site.fingerprint()), "the page shows the fingerprint");
+    assert!(
+        page.contains(&site.fingerprint()),
+        "the page shows the fingerprint"
+    );
     assert!(page.contains("Certificate Trust Settings"));
 
     // Nothing of the CA directory but the certificate's content is published.
@@ -223,12 +286,19 @@ fn published_files_are_the_ca_and_only_the_ca() {
     for entry in fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         let bytes = fs::read(&path).unwrap();
-        assert!(!contains(&bytes, &key[28..80]), "{} holds key material", path.display());
+        assert!(
+            !contains(&bytes, &key[28..80]),
+            "{} holds key material",
+            path.display()
+        );
     }
 
     // The profile is the same file on every run: stable UUIDs, nothing time-dependent.
     site.home.cmd(["ca", "share"]).ok();
-    assert_eq!(fs::read(dir.join("ohproxy-ca.mobileconfig")).unwrap(), profile);
+    assert_eq!(
+        fs::read(dir.join("ohproxy-ca.mobileconfig")).unwrap(),
+        profile
+    );
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -248,5 +318,8 @@ fn a_bad_image_path_is_refused_before_anything_is_written() {
         .cmd(["ca", "share", "--svg", "/nonexistent-dir/qr.svg"])
         .status(2);
     assert!(out.stderr.contains("--svg") && out.stderr.contains("/nonexistent-dir"));
-    assert!(!site.home.state().join("public").exists(), "nothing published");
+    assert!(
+        !site.home.state().join("public").exists(),
+        "nothing published"
+    );
 }
