@@ -1,6 +1,8 @@
 //! The onboarding page: `ohproxy ca share` publishes the CA as PEM, DER and an Apple
 //! profile that equal the CA (as openssl reads it), and its QR codes (terminal, PNG, SVG)
-//! decode to the page's URL.
+//! decode to the page's URL. `served` checks the same files through a real nginx.
+
+mod served;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -13,11 +15,15 @@ const DOMAIN: &str = "openhands.home.arpa";
 pub struct Site {
     pub home: Home,
     pub http: u16,
-    pub https: u16,
 }
 
 impl Site {
     pub fn new(http: u16, https: u16) -> Site {
+        Site::with(http, https, "")
+    }
+
+    /// `extra` is appended to the config file (for example an `[nginx]` table).
+    pub fn with(http: u16, https: u16, extra: &str) -> Site {
         let home = Home::new();
         let ca = home.ca_dir();
         fs::create_dir_all(&ca).unwrap();
@@ -54,12 +60,13 @@ impl Site {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
+        // Nothing is proxied in these tests; the app port only has to differ from the others.
+        let app = (3000..).find(|p| *p != http && *p != https).unwrap();
         let config = format!(
-            "domain = \"{DOMAIN}\"\n[ports]\nhttp = {http}\nhttps = {https}\napp = {}\n",
-            http.wrapping_add(7).max(1024)
+            "domain = \"{DOMAIN}\"\n[ports]\nhttp = {http}\nhttps = {https}\napp = {app}\n{extra}"
         );
         fs::write(home.path().join("config.toml"), config).unwrap();
-        Site { home, http, https }
+        Site { home, http }
     }
 
     pub fn page_url(&self) -> String {
