@@ -1,5 +1,8 @@
 //! The integration tests: the built `ohproxy` binary run in a temporary home, against real
 //! tools (openssl, mkcert, certutil, nginx, Docker) where a user would meet them.
 
+mod nginx_proxy;
+mod nginx_render;
 mod onboarding;
 mod support;
+mod testapp;

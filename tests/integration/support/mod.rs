@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod testapp;
+
 use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -154,3 +156,7 @@ where
         .output()
         .unwrap_or_else(|e| panic!("running {program}: {e}"))
 }
+
+pub mod https;
+pub mod nginx;
+pub mod pki;
