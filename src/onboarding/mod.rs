@@ -17,6 +17,7 @@ pub use qr::Qr;
 
 use crate::ca::Ca;
 use crate::config::Config;
+use crate::error::WithHint;
 use crate::fsx;
 use crate::paths::Paths;
 
@@ -119,14 +120,18 @@ fn origin(scheme: &str, config: &Config, port: u16) -> String {
     }
 }
 
-/// The directory nginx serves on the HTTP port (`root`): it holds only `ca/`.
-pub fn public_dir(paths: &Paths) -> PathBuf {
-    paths.state_dir.join("public")
+/// The directory nginx serves the page from (its `root`): it holds only `ca/`. The
+/// config's `nginx.page-dir`, else `public` in the state dir.
+pub fn public_dir(config: &Config, paths: &Paths) -> PathBuf {
+    match &config.nginx.page_dir {
+        Some(dir) => dir.as_path().to_path_buf(),
+        None => paths.state_dir.join("public"),
+    }
 }
 
 /// The folder of the published files inside the public directory.
-pub fn page_dir(paths: &Paths) -> PathBuf {
-    public_dir(paths).join(FOLDER)
+pub fn page_dir(config: &Config, paths: &Paths) -> PathBuf {
+    public_dir(config, paths).join(FOLDER)
 }
 
 /// The published files by name, with their contents.
@@ -147,11 +152,13 @@ pub fn files(ca: &Ca, config: &Config) -> Result<Vec<(&'static str, Vec<u8>)>> {
 /// read them), and removes anything else found there, so the folder holds exactly what
 /// this function wrote. Returns the folder.
 pub fn publish(ca: &Ca, config: &Config, paths: &Paths) -> Result<PathBuf> {
-    let public = public_dir(paths);
-    refuse_overlap(&public, ca.dir())?;
+    let public = public_dir(config, paths);
+    refuse_overlap(&public, ca.dir(), "the CA directory")?;
+    let certs = crate::nginx::cert_dir(config, paths);
+    refuse_overlap(&public, &certs, "the leaf's directory")?;
     let files = files(ca, config)?;
 
-    let dir = page_dir(paths);
+    let dir = page_dir(config, paths);
     fsx::create_dir(&dir, 0o755)?;
     for (name, contents) in &files {
         fsx::write_atomic(&dir.join(name), contents, 0o644)?;
@@ -162,16 +169,18 @@ pub fn publish(ca: &Ca, config: &Config, paths: &Paths) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// The served directory and the CA directory must be apart: neither inside the other.
-fn refuse_overlap(public: &Path, ca_dir: &Path) -> Result<()> {
-    let ca_dir = std::path::absolute(ca_dir).unwrap_or_else(|_| ca_dir.to_path_buf());
-    if public.starts_with(&ca_dir) || ca_dir.starts_with(public) {
-        bail!(
-            "the CA directory {} and the published directory {} overlap; the CA's key \
+/// The served directory and a directory with a private key must be apart: neither
+/// inside the other.
+fn refuse_overlap(public: &Path, secret: &Path, what: &str) -> Result<()> {
+    let secret = std::path::absolute(secret).unwrap_or_else(|_| secret.to_path_buf());
+    if public.starts_with(&secret) || secret.starts_with(public) {
+        return Err(crate::error::invalid(format!(
+            "{what} {} and the onboarding page's directory {} overlap; a private key \
              would be served",
-            ca_dir.display(),
+            secret.display(),
             public.display()
-        );
+        )))
+        .hint("set nginx.page-dir in the config to a directory of its own");
     }
     Ok(())
 }

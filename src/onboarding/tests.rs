@@ -56,10 +56,10 @@ fn publishes_exactly_the_public_files() {
     let config = config(80, 443);
 
     // Leftovers of an older layout are removed, so only today's files are served.
-    let dir = page_dir(&paths);
+    let dir = page_dir(&config, &paths);
     fsx::create_dir(&dir, 0o755).unwrap();
     std::fs::write(dir.join("rootCA-key.pem"), "stray").unwrap();
-    std::fs::write(public_dir(&paths).join("other.txt"), "stray").unwrap();
+    std::fs::write(public_dir(&config, &paths).join("other.txt"), "stray").unwrap();
 
     assert_eq!(publish(&ca, &config, &paths).unwrap(), dir);
     let mut names: Vec<String> = std::fs::read_dir(&dir)
@@ -70,7 +70,9 @@ fn publishes_exactly_the_public_files() {
     let mut wanted = vec![PAGE_FILE, PEM_FILE, DER_FILE, PROFILE_FILE, CHECK_FILE];
     wanted.sort();
     assert_eq!(names, wanted);
-    let top: Vec<_> = std::fs::read_dir(public_dir(&paths)).unwrap().collect();
+    let top: Vec<_> = std::fs::read_dir(public_dir(&config, &paths))
+        .unwrap()
+        .collect();
     assert_eq!(top.len(), 1, "only ca/ in the public directory");
 
     assert_eq!(std::fs::read(dir.join(DER_FILE)).unwrap(), ca.cert_der());
@@ -100,11 +102,12 @@ fn publishes_exactly_the_public_files() {
 fn refuses_a_ca_directory_inside_the_public_one() {
     let tmp = tempfile::tempdir().unwrap();
     let paths = paths(tmp.path());
-    let ca = Ca::create(&page_dir(&paths), KeyType::EcdsaP256).unwrap();
-    let err = publish(&ca, &config(80, 443), &paths).unwrap_err();
-    assert!(err.to_string().contains("overlap"), "{err}");
+    let config = config(80, 443);
+    let ca = Ca::create(&page_dir(&config, &paths), KeyType::EcdsaP256).unwrap();
+    let err = publish(&ca, &config, &paths).unwrap_err();
+    assert!(format!("{err:#}").contains("overlap"), "{err:#}");
     assert!(
-        !page_dir(&paths).join(PAGE_FILE).exists(),
+        !page_dir(&config, &paths).join(PAGE_FILE).exists(),
         "nothing written"
     );
 }
@@ -124,4 +127,18 @@ fn finds_a_directory_closed_to_other_users() {
     assert_eq!(closed_ancestor(&inner), None, "passing through is enough");
     set(&inner, 0o700).unwrap();
     assert_eq!(closed_ancestor(&inner), Some(inner.clone()));
+}
+
+#[test]
+fn refuses_a_page_dir_that_holds_the_leaf_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let paths = paths(tmp.path());
+    let ca = Ca::create(&paths.default_ca_dir(), KeyType::EcdsaP256).unwrap();
+    let mut config = config(80, 443);
+    // The default cert dir is state/nginx/certs: serving state/nginx would expose it.
+    let nginx_dir = paths.state_dir.join("nginx");
+    config.nginx.page_dir =
+        Some(crate::config::SafePath::parse(nginx_dir.to_str().unwrap()).unwrap());
+    let err = publish(&ca, &config, &paths).unwrap_err();
+    assert!(format!("{err:#}").contains("overlap"), "{err:#}");
 }

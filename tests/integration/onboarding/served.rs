@@ -26,8 +26,7 @@ impl Served {
         let extra = format!("{}\n", nginx.config_section());
         let site = Site::with(nginx.http_port, nginx.https_port, &extra);
         // nginx's workers run unprivileged and must walk into the temporary home.
-        std::fs::set_permissions(site.home.path(), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
+        std::fs::set_permissions(site.home.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let certs = nginx.cert_dir();
         site.home
             .cmd(["cert", "--out-dir", certs.to_str().unwrap()])
@@ -44,7 +43,9 @@ impl Served {
     /// One GET on the HTTP port with `target` sent exactly as given.
     fn get(&self, target: &str) -> Response {
         let mut stream = TcpStream::connect(("127.0.0.1", self.nginx.http_port)).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         let head = format!(
             "GET {target} HTTP/1.1\r\nHost: {DOMAIN}:{}\r\nConnection: close\r\n\r\n",
             self.nginx.http_port
@@ -92,7 +93,11 @@ fn serves_the_ca_with_the_right_content_types() {
 
     let page = served.get("/ca/");
     assert_eq!(page.status, 200);
-    assert!(content_type(&page).starts_with("text/html"), "{:?}", page.headers);
+    assert!(
+        content_type(&page).starts_with("text/html"),
+        "{:?}",
+        page.headers
+    );
     assert!(page.text().contains(&served.site.fingerprint()));
     assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
 
@@ -109,8 +114,17 @@ fn nothing_but_the_published_files_is_reachable() {
         return;
     };
     let key = std::fs::read(served.site.home.ca_dir().join("rootCA-key.pem")).unwrap();
+    // The key is readable by nginx's workers here, so only nginx's rules keep it in.
+    let mode = std::fs::Permissions::from_mode(0o644);
+    std::fs::set_permissions(served.site.home.ca_dir().join("rootCA-key.pem"), mode).unwrap();
     let published = served.published();
+    // A link slipped into the folder is not followed.
+    let key_path = served.site.home.ca_dir().join("rootCA-key.pem");
+    std::os::unix::fs::symlink(&key_path, served.site.page_dir().join("link.pem")).unwrap();
     let tries = [
+        "/ca/link.pem",
+        "/ca../ca/rootCA-key.pem",
+        "/ca..%2fca%2frootCA-key.pem",
         "/ca/rootCA-key.pem",
         "/ca/rootCA.pem",
         "/rootCA-key.pem",
@@ -159,7 +173,14 @@ fn every_other_path_on_the_http_port_redirects() {
         return;
     };
     let https = format!("https://{DOMAIN}:{}", served.nginx.https_port);
-    for target in ["/", "/index.html", "/api/options?x=1", "/cax", "/ca.pem", "/runtime/1/"] {
+    for target in [
+        "/",
+        "/index.html",
+        "/api/options?x=1",
+        "/cax",
+        "/ca.pem",
+        "/runtime/1/",
+    ] {
         let response = served.get(target);
         assert_eq!(response.status, 308, "{target}");
         assert_eq!(
