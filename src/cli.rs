@@ -115,6 +115,18 @@ pub enum CaCommand {
     Untrust(TrustArgs),
     /// Replace the CA with a new one; every client must then trust the new one
     Replace(ReplaceArgs),
+    /// Publish the page that hands the CA to phones and laptops; print its URL and QR code
+    Share(ShareArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShareArgs {
+    /// Also write the QR code of the page's URL as a PNG image
+    #[arg(long, value_name = "FILE")]
+    pub png: Option<PathBuf>,
+    /// Also write the QR code of the page's URL as an SVG image
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -15,6 +15,7 @@ pub mod lan;
 pub mod leaf;
 pub mod names;
 pub mod nginx;
+pub mod onboarding;
 pub mod openhands;
 pub mod paths;
 pub mod truststore;

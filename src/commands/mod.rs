@@ -2,6 +2,7 @@
 //! the user. `run` is the only entry point from `main`.
 
 mod ca;
+mod ca_share;
 mod cert;
 mod init;
 mod nginx_apply;

@@ -15,7 +15,8 @@ pub fn run(paths: &Paths, args: RenderArgs) -> Result<()> {
     let config = Config::load(&paths.config_file)?;
     let info = nginx_info(&config, &args)?;
     let certs = nginx::cert_files(&config, paths);
-    let text = template::render(&config, &certs, &info)?;
+    let page_root = crate::onboarding::public_dir(&config, paths);
+    let text = template::render(&config, &certs, &info, &page_root)?;
 
     match &args.out {
         Some(out) => {

@@ -6,6 +6,7 @@ mod docker_image;
 mod nginx_apply;
 mod nginx_proxy;
 mod nginx_render;
+mod onboarding;
 mod support;
 mod testapp;
 mod trust;
