@@ -46,6 +46,46 @@ pub enum Command {
     /// Render the site file, or apply it to nginx safely
     #[command(subcommand)]
     Nginx(NginxCommand),
+    /// Users and passwords for access.mode = "password"
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Client certificates for access.mode = "client-cert"
+    #[command(subcommand)]
+    Client(ClientCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user, or set a new password for an existing one
+    Add(UserAddArgs),
+    /// Remove a user
+    Remove(NameArg),
+    /// List the users
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct UserAddArgs {
+    /// The user name (no ':', no control characters)
+    pub name: String,
+    /// Generate a strong password and print it, instead of asking for one
+    #[arg(long)]
+    pub generate: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NameArg {
+    pub name: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Issue a client certificate and write it as a PKCS#12 bundle with a new password
+    Add(NameArg),
+    /// Revoke a client certificate: nginx refuses it from the next apply on
+    Revoke(NameArg),
+    /// List the client certificates
+    List,
 }
 
 #[derive(Debug, Args)]
@@ -77,6 +117,9 @@ pub struct InitArgs {
     /// Adopt the CA of the installed mkcert (`mkcert -CAROOT`)
     #[arg(long)]
     pub mkcert_ca: bool,
+    /// Who may reach OpenHands [default: password]
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub access: Option<crate::access::AccessMode>,
     /// Overwrite an existing config file (never the CA)
     #[arg(long)]
     pub force: bool,

@@ -4,6 +4,7 @@
 //! `config` the checked configuration; domain modules (`names`, `ca`, `leaf`, `truststore`)
 //! return values and errors and never print; `commands` talks to the user.
 
+pub mod access;
 pub mod ca;
 pub mod cli;
 pub mod client_steps;

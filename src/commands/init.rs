@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use crate::access::{self, AccessMode};
 use crate::ca::{self, Ca};
 use crate::cli::InitArgs;
 use crate::config::{Config, SafePath};
@@ -24,6 +25,9 @@ pub fn run(paths: &Paths, args: InitArgs) -> Result<()> {
              the CA is never replaced)",
             paths.config_file.display()
         ));
+        if let Some(warning) = previous_config(paths).as_ref().and_then(access::warning) {
+            ui::warn(warning);
+        }
         return Ok(());
     }
     let previous = previous_config(paths);
@@ -51,8 +55,40 @@ pub fn run(paths: &Paths, args: InitArgs) -> Result<()> {
     config.save(&paths.config_file)?;
 
     report(paths, &config, &ca, created, &lan, args.lan);
+    report_access(paths, &config)?;
     ui::status("\nOr open this page on the phone or laptop, once nginx serves the site:");
-    super::ca_share::announce(paths, &config, &ca)
+    super::ca_share::announce(paths, &config, &ca)?;
+    if let Some(warning) = access::warning(&config) {
+        ui::warn(warning);
+    }
+    Ok(())
+}
+
+/// Says who may reach OpenHands; in password mode with no user yet, creates the first
+/// one with a generated password and shows it, once.
+fn report_access(paths: &Paths, config: &Config) -> Result<()> {
+    let mode = config.access.mode;
+    ui::status(format!("\naccess: {}", mode.as_str()));
+    match mode {
+        AccessMode::Password => {
+            let name = access::current_user_name();
+            if let Some(password) = access::ensure_first_user(config, paths, &name)? {
+                ui::status(format!(
+                    "created user {name:?} for the login in front of OpenHands; its password \
+                     (shown only now):"
+                ));
+                ui::data(password.reveal());
+                ui::status(format!(
+                    "change it with `ohproxy user add {name}`; add others the same way"
+                ));
+            }
+        }
+        AccessMode::ClientCert => ui::status(
+            "issue a certificate for each device with `ohproxy client add NAME`",
+        ),
+        AccessMode::None => {}
+    }
+    Ok(())
 }
 
 /// The current config file, kept as the base for `--force` so settings that no flag
@@ -88,6 +124,9 @@ fn build_config(args: &InitArgs, previous: Option<Config>) -> Result<Config> {
     for text in &args.names {
         let name = Name::parse(text).map_err(|e| invalid(format!("--name: {e}")))?;
         push_name(&mut config, name);
+    }
+    if let Some(mode) = args.access {
+        config.access.mode = mode;
     }
     set_port(&mut config.ports.https, args.https_port, "--https-port")?;
     set_port(&mut config.ports.http, args.http_port, "--http-port")?;

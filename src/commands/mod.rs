@@ -4,10 +4,12 @@
 mod ca;
 mod ca_share;
 mod cert;
+mod client;
 mod init;
 mod nginx_apply;
 mod nginx_render;
 mod trust;
+mod user;
 
 use anyhow::Result;
 
@@ -23,5 +25,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Ca(command) => ca::run(&paths, command),
         Command::Nginx(NginxCommand::Render(args)) => nginx_render::run(&paths, args),
         Command::Nginx(NginxCommand::Apply(args)) => nginx_apply::run(&paths, args),
+        Command::User(command) => user::run(&paths, command),
+        Command::Client(command) => client::run(&paths, command),
     }
 }

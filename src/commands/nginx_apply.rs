@@ -11,6 +11,9 @@ use crate::ui;
 
 pub fn run(paths: &Paths, args: ApplyArgs) -> Result<()> {
     let config = Config::load(&paths.config_file)?;
+    if let Some(warning) = crate::access::warning(&config) {
+        ui::warn(warning);
+    }
     match apply::apply(&config, paths, args.dry_run)? {
         Outcome::Unchanged { site_file } => {
             ui::status(format!(

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub use values::{ContainerName, Days, Duration, HomePath, KeyType, SafePath, Size};
 
+use crate::access::AccessMode;
 use crate::names::{Domain, Name};
 use crate::openhands::OpenHandsVersion;
 use crate::paths::Paths;
@@ -35,6 +36,17 @@ pub struct Config {
     pub nginx: NginxSettings,
     #[serde(default)]
     pub openhands: OpenHandsSettings,
+    /// Who may reach OpenHands. A config without this table (written before it existed)
+    /// gets the default, `password`, like a new one.
+    #[serde(default)]
+    pub access: AccessSettings,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AccessSettings {
+    #[serde(default)]
+    pub mode: AccessMode,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -194,6 +206,7 @@ impl Config {
             ca: CaSettings::default(),
             nginx: NginxSettings::default(),
             openhands: OpenHandsSettings::default(),
+            access: AccessSettings::default(),
         }
     }
 

@@ -13,6 +13,8 @@ use super::candidate::{self, TestReport};
 use super::discover::{self, Found};
 use super::process::{self, LogMark, Master, ReloadMethod};
 use super::{precheck, template, version};
+use crate::access::worker::Worker;
+use crate::access::{self, AccessFiles, Install};
 use crate::config::Config;
 use crate::error::WithHint;
 use crate::fsx;
@@ -52,6 +54,10 @@ struct Plan {
     names: Vec<String>,
     leaf_cert: Vec<u8>,
     leaf_key: Vec<u8>,
+    /// The access-control files the mode needs (password file, client CA, CRL).
+    access: Vec<Install>,
+    /// nginx's workers, who must be able to read the private access files.
+    worker: Option<Worker>,
 }
 
 /// The previous site file and certificate, restored if the apply fails.
@@ -59,6 +65,8 @@ struct Previous {
     site: Option<Vec<u8>>,
     cert: Option<Vec<u8>>,
     key: Option<Vec<u8>>,
+    /// The installed access files, in the order of `Plan::access`.
+    access: Vec<Option<Vec<u8>>>,
 }
 
 /// Applies the config to nginx, or with `dry_run` only reports what would change.
@@ -70,8 +78,11 @@ pub fn apply(config: &Config, paths: &Paths, dry_run: bool) -> Result<Outcome> {
     let info = version::detect(&found.ctl.binary)?;
     let certs = super::cert_files(config, paths);
     let page_root = crate::onboarding::public_dir(config, paths);
-    let candidate =
-        template::render(config, &certs, &info, &page_root).context("rendering the site file")?;
+    let ca = crate::ca::Ca::load(&config.ca_dir(paths))?;
+    let access_files = AccessFiles::installed(&super::cert_dir(config, paths), config.domain.as_str());
+    let access = access::installs(config, paths, &ca, &access_files, dry_run)?;
+    let candidate = template::render_with(config, &certs, &access_files, &info, &page_root)
+        .context("rendering the site file")?;
     precheck::check(&found, &candidate)?;
     let names = precheck::our_servers(&found.site_file, &candidate)?
         .into_iter()
@@ -84,26 +95,33 @@ pub fn apply(config: &Config, paths: &Paths, dry_run: bool) -> Result<Outcome> {
         names,
         leaf_cert,
         leaf_key,
+        access,
+        worker: None,
     };
     let previous = Previous::read(&plan)?;
 
+    let access_changes = plan
+        .access
+        .iter()
+        .zip(&previous.access)
+        .any(|(install, old)| old.as_deref() != Some(&install.bytes[..]));
     let cert_changes = previous.cert.as_deref() != Some(&plan.leaf_cert[..])
-        || previous.key.as_deref() != Some(&plan.leaf_key[..]);
+        || previous.key.as_deref() != Some(&plan.leaf_key[..])
+        || access_changes;
     let site_changes = previous.site.as_deref() != Some(plan.candidate.as_bytes());
     if dry_run {
-        return dry(
+        let staged = AccessFiles::staged(paths, &ca);
+        let testable = Testable {
             config,
-            &info,
-            &leaf,
-            &page_root,
-            plan,
-            &previous,
-            cert_changes,
-        );
+            info: &info,
+            leaf: &leaf,
+            access: &staged,
+            page_root: &page_root,
+        };
+        return dry(testable, plan, &previous, cert_changes);
     }
     // The CA page holds only public files, so it is published before the swap and is not
     // part of the rollback: the previous page stays correct for the same CA.
-    let ca = crate::ca::Ca::load(&config.ca_dir(paths))?;
     crate::onboarding::publish(&ca, config, paths)?;
     if !site_changes && !cert_changes {
         return Ok(Outcome::Unchanged {
@@ -112,6 +130,10 @@ pub fn apply(config: &Config, paths: &Paths, dry_run: bool) -> Result<Outcome> {
     }
 
     let master = process::master(&plan.found.pid_file, &plan.found.ctl.start_hint())?;
+    let mut plan = plan;
+    if plan.access.iter().any(|install| install.private) {
+        plan.worker = Some(Worker::of(master).context("finding the user nginx's workers run as")?);
+    }
     let backup_dir = paths.state_dir.join("nginx").join("backup");
     previous.save(&plan, &backup_dir)?;
     let mut reloaded = None;
@@ -139,15 +161,23 @@ fn read_leaf(path: &Path) -> Result<Vec<u8>> {
     }
 }
 
-fn dry(
-    config: &Config,
-    info: &version::NginxInfo,
-    leaf: &crate::leaf::LeafFiles,
-    page_root: &Path,
-    plan: Plan,
-    previous: &Previous,
-    cert_changes: bool,
-) -> Result<Outcome> {
+/// What the dry run renders its scratch test from: files where they are now.
+struct Testable<'a> {
+    config: &'a Config,
+    info: &'a version::NginxInfo,
+    leaf: &'a crate::leaf::LeafFiles,
+    access: &'a AccessFiles,
+    page_root: &'a Path,
+}
+
+fn dry(testable: Testable<'_>, plan: Plan, previous: &Previous, cert_changes: bool) -> Result<Outcome> {
+    let Testable {
+        config,
+        info,
+        leaf,
+        access,
+        page_root,
+    } = testable;
     let old = String::from_utf8_lossy(previous.site.as_deref().unwrap_or_default()).into_owned();
     let diff = unified_diff(&old, &plan.candidate, &plan.found.site_file);
     // The scratch test reads the leaf where it is now, since nothing is installed.
@@ -155,8 +185,8 @@ fn dry(
         cert: leaf.cert.clone(),
         key: leaf.key.clone(),
     };
-    let testable =
-        template::render(config, &staged, info, page_root).context("rendering the site file")?;
+    let testable = template::render_with(config, &staged, access, info, page_root)
+        .context("rendering the site file")?;
     let test = candidate::test(&plan.found, &testable, &plan.names)?;
     Ok(Outcome::DryRun {
         site_file: plan.found.site_file,
@@ -185,6 +215,11 @@ impl Previous {
             site: read_optional(&plan.found.site_file)?,
             cert: read_optional(&plan.certs.cert)?,
             key: read_optional(&plan.certs.key)?,
+            access: plan
+                .access
+                .iter()
+                .map(|install| read_optional(&install.path))
+                .collect::<Result<_>>()?,
         })
     }
 
@@ -201,6 +236,11 @@ impl Previous {
                 fsx::write_atomic(&dir.join(name), bytes, mode)?;
             }
         }
+        for (install, bytes) in plan.access.iter().zip(&self.access) {
+            if let (Some(bytes), Some(name)) = (bytes, install.path.file_name()) {
+                fsx::write_atomic(&dir.join(name), bytes, 0o600)?;
+            }
+        }
         Ok(())
     }
 
@@ -215,6 +255,12 @@ impl Previous {
             match bytes {
                 Some(bytes) => fsx::write_atomic(path, bytes, mode)?,
                 None => fsx::remove_if_exists(path)?,
+            }
+        }
+        for (install, bytes) in plan.access.iter().zip(&self.access) {
+            match bytes {
+                Some(bytes) => put(plan, &install.path, bytes, install.private)?,
+                None => fsx::remove_if_exists(&install.path)?,
             }
         }
         Ok(())
@@ -242,6 +288,9 @@ fn install_and_reload(
     }
     fsx::write_atomic(&plan.certs.cert, &plan.leaf_cert, 0o644)?;
     fsx::write_atomic(&plan.certs.key, &plan.leaf_key, 0o600)?;
+    for install in &plan.access {
+        put(plan, &install.path, &install.bytes, install.private)?;
+    }
 
     // Written aside as a hidden file, which nginx's include globs skip.
     let aside = found.site_dir.join(format!(
@@ -285,6 +334,30 @@ fn install_and_reload(
     process::reload(method, found.ctl.command())?;
     let workers = confirm_live(found, master, &before, mark.as_ref())?;
     Ok((method, workers))
+}
+
+/// Installs one access file: a private one for nginx's workers only, and refused unless
+/// they can really read it where it is (every directory above it included), since nginx
+/// would otherwise answer every request with 500.
+fn put(plan: &Plan, path: &Path, bytes: &[u8], private: bool) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        fsx::create_dir(dir, 0o755)?;
+    }
+    let Some(worker) = plan.worker.as_ref().filter(|_| private) else {
+        return fsx::write_atomic(path, bytes, 0o644);
+    };
+    access::worker::write_private(path, bytes, worker)?;
+    if let Err(closed) = worker.can_read(path) {
+        return Err(anyhow::anyhow!(
+            "nginx's workers (uid {}, gid {}) cannot read {}: {} is closed to them",
+            worker.uid,
+            worker.gid,
+            path.display(),
+            closed.display()
+        ))
+        .hint("set nginx.cert-dir in the config to a directory nginx's workers can enter");
+    }
+    Ok(())
 }
 
 fn test_failure(result: Result<TestReport>, what: &str) -> anyhow::Error {

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::CertFiles;
 use super::version::{NginxInfo, Version};
+use crate::access::{AccessFiles, AccessMode, bridges};
 use crate::config::Config;
 use crate::error::invalid;
 use crate::names::Name;
@@ -68,6 +69,13 @@ struct Context {
     /// The onboarding page: the `root` that holds `ca/`, and each file type it serves.
     page_root: String,
     page_types: Vec<(&'static str, &'static str)>,
+    /// Access control: the mode, the files it needs, and the Docker bridge subnets that
+    /// pass without credentials.
+    access_mode: &'static str,
+    bridges: Vec<String>,
+    users_file: String,
+    client_ca: String,
+    crl: String,
 }
 
 /// Renders the site file for this config, these certificate paths and this nginx, with
@@ -78,7 +86,28 @@ pub fn render(
     nginx: &NginxInfo,
     page_root: &Path,
 ) -> Result<String> {
-    let context = context(config, certs, nginx, page_root);
+    let dir = certs.cert.parent().unwrap_or(Path::new("/"));
+    let access = AccessFiles::installed(dir, config.domain.as_str());
+    render_with(config, certs, &access, nginx, page_root)
+}
+
+/// `render` with the access-control files at these paths instead of beside the leaf.
+pub fn render_with(
+    config: &Config,
+    certs: &CertFiles,
+    access: &AccessFiles,
+    nginx: &NginxInfo,
+    page_root: &Path,
+) -> Result<String> {
+    let mut context = context(config, certs, nginx, page_root);
+    context.access_mode = config.access.mode.as_str();
+    context.bridges = match config.access.mode {
+        AccessMode::None => Vec::new(),
+        _ => bridges::subnets(),
+    };
+    context.users_file = access.users.display().to_string();
+    context.client_ca = access.client_ca.display().to_string();
+    context.crl = access.crl.display().to_string();
     guard(&context)?;
     let (name, source) = match &config.nginx.template {
         Some(path) => {
@@ -152,6 +181,11 @@ fn context(config: &Config, certs: &CertFiles, nginx: &NginxInfo, page_root: &Pa
         openssl_version: nginx.openssl.map(|v| v.to_string()),
         page_root: page_root.display().to_string(),
         page_types: onboarding::CONTENT_TYPES.to_vec(),
+        access_mode: "none",
+        bridges: Vec::new(),
+        users_file: String::new(),
+        client_ca: String::new(),
+        crl: String::new(),
         site,
     }
 }
@@ -217,6 +251,9 @@ fn guard(context: &Context) -> Result<()> {
         ("nginx.cert-dir", &context.key),
         ("nginx.prefix", &context.access_log),
         ("nginx.page-dir", &context.page_root),
+        ("nginx.cert-dir", &context.users_file),
+        ("nginx.cert-dir", &context.client_ca),
+        ("nginx.cert-dir", &context.crl),
     ];
     for (key, path) in paths {
         if !is_plain_path(path) {
@@ -226,6 +263,9 @@ fn guard(context: &Context) -> Result<()> {
                 "use an absolute path of letters, digits and ._-+@,=",
             );
         }
+    }
+    if let Some(net) = context.bridges.iter().find(|net| !is_subnet(net)) {
+        return refuse("Docker bridge", net, "not an address/prefix");
     }
     let ports = [
         ("ports.http", context.http_port),
@@ -272,6 +312,14 @@ fn is_server_name(name: &str) -> bool {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
+}
+
+/// `ADDR/PREFIX` as nginx's `allow` and `geo` read it.
+fn is_subnet(text: &str) -> bool {
+    text.split_once('/').is_some_and(|(addr, prefix)| {
+        addr.parse::<std::net::IpAddr>().is_ok()
+            && prefix.parse::<u8>().is_ok_and(|p| p <= 128)
+    })
 }
 
 /// An absolute path of plain ASCII characters with no `..` component.

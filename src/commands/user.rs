@@ -1,0 +1,125 @@
+//! `ohproxy user add|remove|list`: the password file for access.mode = "password". A change
+//! goes live through the safe apply at once when the site already runs with passwords;
+//! otherwise it waits for the next `ohproxy nginx apply`.
+
+use std::io::{IsTerminal, Read};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::access::users::{Password, PasswordFile, UserName};
+use crate::access::{self, AccessFiles, AccessMode};
+use crate::cli::{UserAddArgs, UserCommand};
+use crate::config::Config;
+use crate::error::invalid;
+use crate::nginx::apply::{self, Outcome};
+use crate::paths::Paths;
+use crate::ui;
+
+pub fn run(paths: &Paths, command: UserCommand) -> Result<()> {
+    let config = Config::load(&paths.config_file)?;
+    let path = access::users_path(paths);
+    match command {
+        UserCommand::Add(args) => add(paths, &config, &path, args),
+        UserCommand::Remove(arg) => {
+            let name = UserName::parse(&arg.name)?;
+            let mut users = PasswordFile::load(&path)?;
+            users.remove(&name)?;
+            if users.is_empty() && config.access.mode == AccessMode::Password {
+                return Err(invalid(format!(
+                    "user {name:?} is the last one; without a user nobody could log in"
+                )))
+                .map_err(|e| e.context(crate::error::Hint("add another user first".into())));
+            }
+            users.save(&path)?;
+            ui::status(format!("removed user {name:?} from {}", path.display()));
+            go_live(paths, &config, AccessMode::Password)
+        }
+        UserCommand::List => {
+            for name in PasswordFile::load(&path)?.names() {
+                ui::data(name.as_str());
+            }
+            if config.access.mode != AccessMode::Password {
+                ui::warn(format!(
+                    "access.mode is {:?}: these users are not asked for",
+                    config.access.mode.as_str()
+                ));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn add(paths: &Paths, config: &Config, path: &Path, args: UserAddArgs) -> Result<()> {
+    let name = UserName::parse(&args.name)?;
+    let password = if args.generate {
+        Password::generate()
+    } else {
+        read_password(&name)?
+    };
+    let mut users = PasswordFile::load(path)?;
+    let new = users.set(&name, &password)?;
+    users.save(path)?;
+    let verb = if new { "added user" } else { "set a new password for" };
+    ui::status(format!("{verb} {name:?} in {}", path.display()));
+    if args.generate {
+        ui::status("its password (shown only now):");
+        ui::data(password.reveal());
+    }
+    if config.access.mode != AccessMode::Password {
+        ui::warn(format!(
+            "access.mode is {:?}, so nginx does not ask for passwords; set access.mode = \
+             \"password\" in {} and run `ohproxy nginx apply`",
+            config.access.mode.as_str(),
+            paths.config_file.display()
+        ));
+        return Ok(());
+    }
+    go_live(paths, config, AccessMode::Password)
+}
+
+/// Twice with echo off on a terminal; otherwise the first line of stdin.
+fn read_password(name: &UserName) -> Result<Password> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(format!("password for {name}: "))
+            .context("reading the password")?;
+        let again =
+            rpassword::prompt_password("the same again: ").context("reading the password")?;
+        if first != again {
+            return Err(invalid("the two passwords differ; nothing changed"));
+        }
+        return Password::typed(first);
+    }
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .context("reading the password from stdin")?;
+    let line = text.lines().next().unwrap_or_default().to_string();
+    Password::typed(line).map_err(|e| e.context("from stdin"))
+}
+
+/// Applies the change when the site is live in `mode` (its access files are installed),
+/// else says that the next apply will.
+pub(super) fn go_live(paths: &Paths, config: &Config, mode: AccessMode) -> Result<()> {
+    let installed = AccessFiles::installed(
+        &crate::nginx::cert_dir(config, paths),
+        config.domain.as_str(),
+    );
+    let marker = match mode {
+        AccessMode::Password => &installed.users,
+        _ => &installed.crl,
+    };
+    if config.access.mode != mode || !marker.exists() {
+        ui::status("`ohproxy nginx apply` puts it live");
+        return Ok(());
+    }
+    let outcome = apply::apply(config, paths, false)
+        .context("the change is saved, but applying it to nginx failed")?;
+    match outcome {
+        Outcome::Applied { method, .. } => {
+            ui::status(format!("applied to nginx ({method}); it is live"))
+        }
+        _ => ui::status("nginx already had this change"),
+    }
+    Ok(())
+}
