@@ -33,7 +33,7 @@ pub fn run(paths: &Paths, command: ClientCommand) -> Result<()> {
                 "wrote {} (mode 0600): import it on the device; its password (shown only now):",
                 issued.bundle.display()
             ));
-            ui::data(issued.password.reveal());
+            ui::data(format!("{}\n", issued.password.reveal()));
             if config.access.mode != AccessMode::ClientCert {
                 ui::warn(format!(
                     "access.mode is {:?}: set access.mode = \"client-cert\" in {} and run \
@@ -61,7 +61,7 @@ pub fn run(paths: &Paths, command: ClientCommand) -> Result<()> {
                     Some(when) => format!("revoked {}", super::ca::when(when)),
                     None => format!("expires {}", super::ca::when(client.not_after)),
                 };
-                ui::data(format!("{}\t{}\t{state}", client.name, client.serial));
+                ui::data(format!("{}\t{}\t{state}\n", client.name, client.serial));
             }
             Ok(())
         }

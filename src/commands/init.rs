@@ -77,7 +77,7 @@ fn report_access(paths: &Paths, config: &Config) -> Result<()> {
                     "created user {name:?} for the login in front of OpenHands; its password \
                      (shown only now):"
                 ));
-                ui::data(password.reveal());
+                ui::data(format!("{}\n", password.reveal()));
                 ui::status(format!(
                     "change it with `ohproxy user add {name}`; add others the same way"
                 ));

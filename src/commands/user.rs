@@ -37,7 +37,7 @@ pub fn run(paths: &Paths, command: UserCommand) -> Result<()> {
         }
         UserCommand::List => {
             for name in PasswordFile::load(&path)?.names() {
-                ui::data(name.as_str());
+                ui::data(format!("{name}\n"));
             }
             if config.access.mode != AccessMode::Password {
                 ui::warn(format!(
@@ -64,7 +64,7 @@ fn add(paths: &Paths, config: &Config, path: &Path, args: UserAddArgs) -> Result
     ui::status(format!("{verb} {name:?} in {}", path.display()));
     if args.generate {
         ui::status("its password (shown only now):");
-        ui::data(password.reveal());
+        ui::data(format!("{}\n", password.reveal()));
     }
     if config.access.mode != AccessMode::Password {
         ui::warn(format!(

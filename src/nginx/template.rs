@@ -100,7 +100,6 @@ pub fn render_with(
     page_root: &Path,
 ) -> Result<String> {
     let mut context = context(config, certs, nginx, page_root);
-    context.access_mode = config.access.mode.as_str();
     context.bridges = match config.access.mode {
         AccessMode::None => Vec::new(),
         _ => bridges::subnets(),
@@ -143,6 +142,8 @@ fn describe(err: &minijinja::Error) -> String {
 
 fn context(config: &Config, certs: &CertFiles, nginx: &NginxInfo, page_root: &Path) -> Context {
     let site = site_id(config.domain.as_str());
+    let cert_dir = certs.cert.parent().unwrap_or(Path::new("/"));
+    let access = AccessFiles::installed(cert_dir, config.domain.as_str());
     let https = config.ports.https.get();
     let log_dir = match &config.nginx.prefix {
         Some(prefix) => prefix.as_path().join("logs"),
@@ -181,11 +182,11 @@ fn context(config: &Config, certs: &CertFiles, nginx: &NginxInfo, page_root: &Pa
         openssl_version: nginx.openssl.map(|v| v.to_string()),
         page_root: page_root.display().to_string(),
         page_types: onboarding::CONTENT_TYPES.to_vec(),
-        access_mode: "none",
+        access_mode: config.access.mode.as_str(),
         bridges: Vec::new(),
-        users_file: String::new(),
-        client_ca: String::new(),
-        crl: String::new(),
+        users_file: access.users.display().to_string(),
+        client_ca: access.client_ca.display().to_string(),
+        crl: access.crl.display().to_string(),
         site,
     }
 }
