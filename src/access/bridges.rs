@@ -8,6 +8,40 @@
 use std::net::IpAddr;
 use std::process::Command;
 
+/// A network as `ADDR/PREFIX` with the host bits cleared, checked when the config is read.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Subnet(String);
+
+impl TryFrom<String> for Subnet {
+    type Error = String;
+    fn try_from(text: String) -> Result<Subnet, String> {
+        network(&text)
+            .map(Subnet)
+            .ok_or_else(|| format!("{text:?} is not a network like 172.17.0.0/16"))
+    }
+}
+
+impl From<Subnet> for String {
+    fn from(subnet: Subnet) -> String {
+        subnet.0
+    }
+}
+
+impl Subnet {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The configured networks, else the subnets of this host's Docker bridges.
+pub fn exempt(configured: Option<&[Subnet]>) -> Vec<String> {
+    match configured {
+        Some(list) => list.iter().map(|s| s.0.clone()).collect(),
+        None => subnets(),
+    }
+}
+
 /// The subnets of Docker's bridges as `ADDR/PREFIX` with the host bits cleared; empty when
 /// there is no bridge or `ip` is missing (then nothing is exempt).
 pub fn subnets() -> Vec<String> {

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 pub use values::{ContainerName, Days, Duration, HomePath, KeyType, SafePath, Size};
 
 use crate::access::AccessMode;
+use crate::access::bridges::Subnet;
 use crate::names::{Domain, Name};
 use crate::openhands::OpenHandsVersion;
 use crate::paths::Paths;
@@ -47,6 +48,11 @@ pub struct Config {
 pub struct AccessSettings {
     #[serde(default)]
     pub mode: AccessMode,
+    /// The source networks that pass without credentials (the Docker bridges, for the
+    /// app's own checks of its sandboxes); default: read from this host's `docker0` and
+    /// `br-*` interfaces when the site file is rendered. `[]` exempts nobody.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridges: Option<Vec<Subnet>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

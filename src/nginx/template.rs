@@ -102,7 +102,7 @@ pub fn render_with(
     let mut context = context(config, certs, nginx, page_root);
     context.bridges = match config.access.mode {
         AccessMode::None => Vec::new(),
-        _ => bridges::subnets(),
+        _ => bridges::exempt(config.access.bridges.as_deref()),
     };
     context.users_file = access.users.display().to_string();
     context.client_ca = access.client_ca.display().to_string();

@@ -93,10 +93,13 @@ impl Nginx {
         self.prefix().join("logs").join("nginx.pid")
     }
 
-    /// The `[nginx]` table of an ohproxy config that points everything at this nginx.
+    /// The `[access]` and `[nginx]` tables of an ohproxy config that points everything at
+    /// this nginx. Access mode "none": the tests that use it are about the proxy, and
+    /// tests/integration/access.rs covers the login. Keys appended to the text go into
+    /// `[nginx]`.
     pub fn config_section(&self) -> String {
         format!(
-            "[nginx]\nbinary = \"{}\"\nconfig = \"{}\"\nprefix = \"{}\"\nsite-dir = \"{}\"\n\
+            "[access]\nmode = \"none\"\n[nginx]\nbinary = \"{}\"\nconfig = \"{}\"\nprefix = \"{}\"\nsite-dir = \"{}\"\n\
              cert-dir = \"{}\"\n",
             self.binary.display(),
             self.conf_path().display(),
