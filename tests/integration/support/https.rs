@@ -3,12 +3,12 @@
 //! of the same TLS stream.
 
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
+use std::net::{IpAddr, TcpStream};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, pem::PemObject};
 use rustls::{
     ClientConfig, ClientConnection, RootCertStore, StreamOwned, SupportedProtocolVersion,
 };
@@ -23,6 +23,8 @@ pub struct Client {
     config: Arc<ClientConfig>,
     pub domain: String,
     pub port: u16,
+    /// The address connected to: 127.0.0.1 unless `via` changed it.
+    pub addr: IpAddr,
 }
 
 /// One HTTP response: status, headers (names lower-cased) and the de-chunked body.
@@ -64,18 +66,40 @@ impl Client {
         versions: &[&'static SupportedProtocolVersion],
         alpn: &[&[u8]],
     ) -> Client {
-        let mut roots = RootCertStore::empty();
-        for cert in CertificateDer::pem_file_iter(ca).expect("CA file") {
-            roots.add(cert.expect("CA PEM")).unwrap();
-        }
-        let mut config = ClientConfig::builder_with_protocol_versions(versions)
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let builder = ClientConfig::builder_with_protocol_versions(versions)
+            .with_root_certificates(roots(ca));
+        Client::finish(builder.with_no_client_auth(), domain, port, alpn)
+    }
+
+    /// Like `new`, presenting a client certificate: `identity` is a PEM file with the
+    /// certificate (and any chain) and its private key.
+    pub fn with_identity(ca: &Path, domain: &str, port: u16, identity: &Path) -> Client {
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(identity)
+            .expect("identity file")
+            .map(|c| c.expect("certificate PEM"))
+            .collect();
+        let key = PrivateKeyDer::from_pem_file(identity).expect("a private key in the file");
+        let config = ClientConfig::builder_with_protocol_versions(rustls::ALL_VERSIONS)
+            .with_root_certificates(roots(ca))
+            .with_client_auth_cert(certs, key)
+            .expect("a usable client certificate");
+        Client::finish(config, domain, port, &[b"http/1.1"])
+    }
+
+    /// The same client, connecting to `addr` instead of 127.0.0.1 (a local address such as
+    /// the Docker bridge's, which then is also the source address nginx sees).
+    pub fn via(mut self, addr: IpAddr) -> Client {
+        self.addr = addr;
+        self
+    }
+
+    fn finish(mut config: ClientConfig, domain: &str, port: u16, alpn: &[&[u8]]) -> Client {
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Client {
             config: Arc::new(config),
             domain: domain.to_string(),
             port,
+            addr: IpAddr::from([127, 0, 0, 1]),
         }
     }
 
@@ -90,7 +114,7 @@ impl Client {
 
     /// A TLS connection with the handshake done.
     pub fn connect(&self) -> io::Result<TlsStream> {
-        let tcp = TcpStream::connect(("127.0.0.1", self.port))?;
+        let tcp = TcpStream::connect((self.addr, self.port))?;
         tcp.set_read_timeout(Some(Duration::from_secs(30)))?;
         let name = ServerName::try_from(self.domain.clone()).map_err(io::Error::other)?;
         let conn =
@@ -164,6 +188,14 @@ impl Client {
             Err(tungstenite::HandshakeError::Interrupted(_)) => Err("interrupted".into()),
         }
     }
+}
+
+fn roots(ca: &Path) -> RootCertStore {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).expect("CA file") {
+        roots.add(cert.expect("CA PEM")).unwrap();
+    }
+    roots
 }
 
 /// Parses status line, headers and a body that may be chunked.

@@ -98,8 +98,13 @@ impl Nginx {
     /// tests/integration/access.rs covers the login. Keys appended to the text go into
     /// `[nginx]`.
     pub fn config_section(&self) -> String {
+        format!("[access]\nmode = \"none\"\n{}", self.nginx_section())
+    }
+
+    /// The `[nginx]` table alone.
+    pub fn nginx_section(&self) -> String {
         format!(
-            "[access]\nmode = \"none\"\n[nginx]\nbinary = \"{}\"\nconfig = \"{}\"\nprefix = \"{}\"\nsite-dir = \"{}\"\n\
+            "[nginx]\nbinary = \"{}\"\nconfig = \"{}\"\nprefix = \"{}\"\nsite-dir = \"{}\"\n\
              cert-dir = \"{}\"\n",
             self.binary.display(),
             self.conf_path().display(),

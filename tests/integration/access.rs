@@ -1,0 +1,439 @@
+//! Access control through a real private nginx in front of the test app, with our own CA
+//! (made by `ohproxy init`) and a client that trusts only it: passwords (401 with a
+//! challenge on `/` and on a WebSocket upgrade, 200/101 with the right ones, 401 for a
+//! wrong password and a removed user), client certificates (none, another CA's and a
+//! revoked one refused; ours pass; the PKCS#12 opens with openssl), the Docker bridge
+//! exemption by source address, mode none and its warning, what needs nothing in every
+//! mode, and faults that must leave nginx serving the previous config.
+
+mod faults;
+
+use std::io::Read;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+
+use crate::support::https::{Client, Response};
+use crate::support::nginx::Nginx;
+use crate::support::testapp::Upstream;
+use crate::support::{Home, Output, require, strict, tool};
+
+const DOMAIN: &str = "openhands.home.arpa";
+
+/// A home whose config points at a running private nginx and the test app, with a CA and
+/// a leaf made by ohproxy and the site applied.
+pub struct Site {
+    pub home: Home,
+    pub nginx: Nginx,
+    pub upstream: Upstream,
+    /// What `init` printed on stdout (the first user's password in password mode).
+    pub init: Output,
+}
+
+impl Site {
+    /// `init --access MODE`, then `before_apply` (add users, clients), then `nginx apply`.
+    pub fn new(mode: &str, before_apply: impl FnOnce(&Home)) -> Option<Site> {
+        let binary = require("nginx")?;
+        require("openssl")?;
+        let mut nginx = Nginx::new(&binary);
+        let upstream = Upstream::start();
+        let home = Home::new();
+        let config = format!(
+            "domain = \"{DOMAIN}\"\n{}{}ipv6 = false\n",
+            nginx.ports_section(upstream.port()),
+            nginx.nginx_section()
+        );
+        std::fs::write(home.path().join("config.toml"), config).unwrap();
+        // nginx's workers run as another user and must walk into the home (page dir).
+        set_mode(home.path(), 0o755);
+        let init = home
+            .cmd(["init", "--force", "--access", mode])
+            .env("USER", "ana")
+            .env("SUDO_USER", "")
+            .ok();
+        home.cmd(["cert"]).ok();
+        nginx.start();
+        before_apply(&home);
+        home.cmd(["nginx", "apply"]).ok();
+        Some(Site {
+            home,
+            nginx,
+            upstream,
+            init,
+        })
+    }
+
+    pub fn ca(&self) -> PathBuf {
+        self.home.ca_dir().join("rootCA.pem")
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.ca(), DOMAIN, self.nginx.https_port)
+    }
+
+    pub fn client_with(&self, identity: &Path) -> Client {
+        Client::with_identity(&self.ca(), DOMAIN, self.nginx.https_port, identity)
+    }
+
+    pub fn site_file(&self) -> PathBuf {
+        self.nginx.site_dir().join(format!("ohproxy-{DOMAIN}.conf"))
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Output {
+        self.home.cmd(args).run()
+    }
+}
+
+pub fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+pub fn basic(user: &str, password: &str) -> String {
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {token}")
+}
+
+/// GET `target` with an Authorization header (or none).
+pub fn get_as(client: &Client, target: &str, auth: Option<&str>) -> Response {
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", *a)).collect();
+    client.request("GET", target, &headers, b"").expect("HTTPS GET")
+}
+
+/// A WebSocket upgrade by hand: the status line nginx answers with.
+fn upgrade_status(client: &Client, target: &str, auth: Option<&str>) -> Response {
+    let mut headers = vec![
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ("Sec-WebSocket-Version", "13"),
+    ];
+    if let Some(auth) = auth {
+        headers.push(("Authorization", auth));
+    }
+    let mut stream = client.connect().unwrap();
+    client
+        .send_head(&mut stream, "GET", target, &headers, 0)
+        .unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    // Read the head only: a 101 keeps the connection open.
+    while !raw.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+        }
+    }
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    raw.truncate(end);
+    crate::support::https::parse_response(&raw).unwrap()
+}
+
+/// A WebSocket through nginx that echoes a message back.
+fn websocket_echoes(client: &Client) {
+    let mut socket = client.websocket("/sockets/events/1").expect("WebSocket 101");
+    socket
+        .send(tungstenite::Message::text("ping through the login"))
+        .unwrap();
+    let reply = socket.read().unwrap();
+    assert!(
+        reply.to_text().unwrap().contains("ping through the login"),
+        "{reply:?}"
+    );
+}
+
+/// The refusal of an unauthenticated request: 401 with a Basic challenge.
+pub fn assert_challenged(response: &Response) {
+    assert_eq!(response.status, 401, "{}", response.text());
+    let challenge = response.header("www-authenticate").unwrap_or_default();
+    assert!(challenge.starts_with("Basic realm="), "{challenge:?}");
+}
+
+/// The 1.x sandbox route `/runtime/<port>/` must carry the same rule as `/`. The site file
+/// has no such route yet; this check runs as soon as one is rendered.
+fn runtime_route_requires_login(site: &Site) {
+    let text = std::fs::read_to_string(site.site_file()).unwrap();
+    if !text.contains("/runtime/") {
+        eprintln!("note: the site file has no /runtime/ route yet; its access check waits");
+        return;
+    }
+    let port = site.upstream.port();
+    assert_challenged(&get_as(&site.client(), &format!("/runtime/{port}/health"), None));
+}
+
+/// The Docker bridge address on this host, to connect from (connecting to a local
+/// address makes it the source address too). None, loudly, when there is no docker0.
+fn bridge_address() -> Option<IpAddr> {
+    let out = tool("ip", ["-o", "-4", "addr", "show", "docker0"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let addr = text
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .and_then(|cidr| cidr.split('/').next()?.parse().ok());
+    match addr {
+        Some(addr) => Some(addr),
+        None if strict() => panic!("docker0 is required in CI but this host has none"),
+        None => {
+            eprintln!("\n!!! SKIPPED: no docker0 bridge here; the bridge check did not run !!!\n");
+            None
+        }
+    }
+}
+
+/// The first user's password from `init`'s stdout (its first line; the CA page's URL
+/// follows).
+pub fn init_password(site: &Site) -> String {
+    let password = site.init.stdout.lines().next().unwrap_or_default().to_string();
+    assert!(
+        password.len() == 24 && password.chars().all(|c| c.is_ascii_alphanumeric()),
+        "{:?}",
+        site.init.stdout
+    );
+    assert!(site.init.stderr.contains("created user \"ana\""), "{}", site.init.stderr);
+    password
+}
+
+/// What must pass without credentials in every mode: the redirect, the CA page on port
+/// 80 and the trust check image on HTTPS.
+fn assert_public_paths(site: &Site) {
+    let http = format!("127.0.0.1:{}", site.nginx.http_port);
+    let (status, _) = http_get_host(&http, "/anything");
+    assert_eq!(status, 308);
+    let (status, body) = http_get_host(&http, "/ca/");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = http_get_host(&http, "/ca/rootCA.pem");
+    assert_eq!(status, 200);
+    assert!(body.contains("BEGIN CERTIFICATE"));
+    let check = site.client().get("/ca/check.svg");
+    assert_eq!(check.status, 200, "{}", check.text());
+}
+
+/// A plain HTTP GET naming our domain in Host.
+fn http_get_host(addr: &str, path: &str) -> (u16, String) {
+    use std::io::Write;
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        tcp,
+        "GET {path} HTTP/1.1\r\nHost: {DOMAIN}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    tcp.read_to_end(&mut raw).unwrap();
+    let response = crate::support::https::parse_response(&raw).unwrap();
+    (response.status, response.text())
+}
+
+#[test]
+fn password_mode_asks_everyone_but_the_bridges() {
+    let Some(site) = Site::new("password", |_| {}) else {
+        return;
+    };
+    let password = init_password(&site);
+    let client = site.client();
+
+    assert_challenged(&get_as(&client, "/", None));
+    assert_challenged(&upgrade_status(&client, "/sockets/events/1", None));
+    runtime_route_requires_login(&site);
+
+    let ana = basic("ana", &password);
+    let ok = get_as(&client, "/echo/in", Some(&ana));
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    // The credentials stop at nginx.
+    assert!(!ok.text().to_ascii_lowercase().contains("authorization"), "{}", ok.text());
+    assert_eq!(upgrade_status(&client, "/sockets/events/1", Some(&ana)).status, 101);
+    let wrong = basic("ana", &format!("{password}x"));
+    assert_challenged(&get_as(&client, "/", Some(&wrong)));
+
+    // A new user is live at once (the site is applied), and gone once removed.
+    site.home
+        .cmd(["user", "add", "bob"])
+        .stdin("hunter2 but longer\n")
+        .ok();
+    let bob = basic("bob", "hunter2 but longer");
+    assert_eq!(get_as(&client, "/", Some(&bob)).status, 200);
+    site.home.cmd(["user", "remove", "bob"]).ok();
+    assert_challenged(&get_as(&client, "/", Some(&bob)));
+    assert_eq!(get_as(&client, "/", Some(&ana)).status, 200);
+    let list = site.cmd(&["user", "list"]);
+    assert_eq!(list.stdout, "ana\n");
+
+    assert_public_paths(&site);
+    if let Some(bridge) = bridge_address() {
+        let from_bridge = get_as(&site.client().via(bridge), "/", None);
+        assert_eq!(from_bridge.status, 200, "{}", from_bridge.text());
+        assert_challenged(&get_as(&client, "/", None));
+    }
+}
+
+#[test]
+fn the_password_file_holds_bcrypt_hashes_for_the_workers_only() {
+    let Some(site) = Site::new("password", |_| {}) else {
+        return;
+    };
+    let password = init_password(&site);
+    let installed = site.nginx.cert_dir().join(format!("{DOMAIN}.users"));
+    let text = std::fs::read_to_string(&installed).unwrap();
+    assert!(!text.contains(&password));
+    let line = text.lines().find(|l| l.starts_with("ana:")).unwrap();
+    assert!(line.starts_with("ana:$2b$06$") && line.len() == "ana:".len() + 60, "{line}");
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(&installed).unwrap();
+    let worker = site.nginx.worker_pids()[0];
+    let status = std::fs::read_to_string(format!("/proc/{worker}/status")).unwrap();
+    let gid: u32 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Gid:"))
+        .and_then(|v| v.split_whitespace().nth(3)?.parse().ok())
+        .unwrap();
+    let uid: u32 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().nth(3)?.parse().ok())
+        .unwrap();
+    if uid == meta.uid() {
+        assert_eq!(meta.mode() & 0o777, 0o600);
+    } else {
+        assert_eq!((meta.mode() & 0o777, meta.gid()), (0o640, gid));
+    }
+}
+
+#[test]
+fn client_cert_mode_lets_in_only_our_unrevoked_clients() {
+    let Some(site) = Site::new("client-cert", |home| {
+        home.cmd(["client", "add", "phone"]).ok();
+        home.cmd(["client", "add", "laptop"]).ok();
+    }) else {
+        return;
+    };
+    let bundles = site.home.state().join("access").join("clients");
+    let work = site.home.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+
+    // A bundle from a fresh `client add`, with the password printed.
+    let out = site.home.cmd(["client", "add", "tablet"]).ok();
+    let tablet_pw = out.stdout.trim();
+    let tablet = pem_from_p12(&bundles.join("tablet.p12"), tablet_pw, &work.join("tablet.pem"));
+    assert!(
+        !tool_ok(&bundles.join("tablet.p12"), "wrong password"),
+        "a wrong password opened the bundle"
+    );
+    let client = site.client_with(&tablet);
+    assert_eq!(client.get("/").status, 200);
+    websocket_echoes(&client);
+
+    let anonymous = site.client().get("/");
+    assert_eq!(anonymous.status, 403, "{}", anonymous.text());
+    let stranger = stranger_identity(&work);
+    let refused = site.client_with(&stranger).request("GET", "/", &[], b"");
+    assert!(
+        refused.as_ref().map_or(true, |r| r.status == 400),
+        "another CA's certificate: {refused:?}"
+    );
+    assert_public_paths(&site);
+
+    // Revoked: refused; another client still works.
+    let laptop = site.home.cmd(["client", "add", "laptop2"]).ok();
+    let laptop = pem_from_p12(
+        &bundles.join("laptop2.p12"),
+        laptop.stdout.trim(),
+        &work.join("laptop2.pem"),
+    );
+    site.home.cmd(["client", "revoke", "tablet"]).ok();
+    let revoked = site.client_with(&tablet).request("GET", "/", &[], b"");
+    assert!(
+        revoked.as_ref().map_or(true, |r| r.status == 400),
+        "revoked: {revoked:?}"
+    );
+    assert_eq!(site.client_with(&laptop).get("/").status, 200);
+    let list = site.cmd(&["client", "list"]).stdout;
+    assert!(list.contains("tablet\t") && list.contains("revoked"), "{list}");
+
+    if let Some(bridge) = bridge_address() {
+        let from_bridge = site.client().via(bridge).get("/");
+        assert_eq!(from_bridge.status, 200, "{}", from_bridge.text());
+    }
+}
+
+/// Opens a bundle with `openssl pkcs12` and writes its certificates and key as one PEM.
+fn pem_from_p12(bundle: &Path, password: &str, out: &Path) -> PathBuf {
+    let result = tool(
+        "openssl",
+        [
+            "pkcs12".as_ref(),
+            "-in".as_ref(),
+            bundle.as_os_str(),
+            "-passin".as_ref(),
+            format!("pass:{password}").as_ref(),
+            "-noenc".as_ref(),
+            "-out".as_ref(),
+            out.as_os_str(),
+        ],
+    );
+    assert!(
+        result.status.success(),
+        "openssl pkcs12: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let text = std::fs::read_to_string(out).unwrap();
+    assert!(text.contains("PRIVATE KEY") && text.matches("BEGIN CERTIFICATE").count() == 2);
+    out.to_path_buf()
+}
+
+fn tool_ok(bundle: &Path, password: &str) -> bool {
+    let pass = format!("pass:{password}");
+    let args = ["pkcs12", "-in", bundle.to_str().unwrap(), "-passin", &pass, "-noenc"];
+    tool("openssl", args).status.success()
+}
+
+/// A client certificate and key from a CA of its own, made with openssl.
+fn stranger_identity(work: &Path) -> PathBuf {
+    let key = work.join("stranger.pem");
+    let result = tool(
+        "openssl",
+        [
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-noenc",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=stranger",
+            "-addext",
+            "extendedKeyUsage=clientAuth",
+            "-keyout",
+            key.to_str().unwrap(),
+            "-out",
+            work.join("stranger-cert.pem").to_str().unwrap(),
+        ],
+    );
+    assert!(result.status.success());
+    let both = std::fs::read_to_string(work.join("stranger-cert.pem")).unwrap()
+        + &std::fs::read_to_string(&key).unwrap();
+    std::fs::write(&key, both).unwrap();
+    key
+}
+
+#[test]
+fn none_mode_lets_everyone_in_and_says_so_every_time() {
+    let Some(site) = Site::new("none", |_| {}) else {
+        return;
+    };
+    let warning = "anyone who can reach the HTTPS port controls OpenHands";
+    assert!(site.init.stderr.contains(warning), "{}", site.init.stderr);
+    assert!(!site.init.stderr.contains("created user"), "no user in mode none");
+    let again = site.home.cmd(["init"]).ok();
+    assert!(again.stderr.contains(warning), "{}", again.stderr);
+    let text = std::fs::read_to_string(site.site_file()).unwrap();
+    assert!(!text.contains("auth_basic") && !text.contains("ssl_verify_client"));
+
+    let client = site.client();
+    assert_eq!(client.get("/").status, 200);
+    websocket_echoes(&client);
+    assert_public_paths(&site);
+}

@@ -1,0 +1,106 @@
+//! Bad input and faults around access control: each ends in a clear error with exit 2 (or
+//! 1), writes nothing half way, and leaves nginx serving the previous config.
+
+use super::{Site, assert_challenged, basic, get_as, init_password, set_mode};
+
+fn read(path: &std::path::Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_default()
+}
+
+#[test]
+fn bad_names_and_passwords_change_nothing() {
+    let Some(site) = Site::new("password", |_| {}) else {
+        return;
+    };
+    let users = site.home.state().join("access").join("users");
+    let before = read(&users);
+    for name in ["a:b", "", "x\ny", "tab\there", "#root"] {
+        let out = site
+            .home
+            .cmd(["user", "add", name])
+            .stdin("a fine password\n")
+            .status(2);
+        assert!(out.stderr.contains("user name"), "{name:?}: {}", out.stderr);
+    }
+    let out = site.home.cmd(["user", "add", "carol"]).stdin("\n").status(2);
+    assert!(out.stderr.contains("password is empty"), "{}", out.stderr);
+    let out = site.home.cmd(["user", "add", "carol"]).status(2);
+    assert!(out.stderr.contains("password is empty"), "{}", out.stderr);
+    let out = site.home.cmd(["user", "remove", "nobody-here"]).status(2);
+    assert!(out.stderr.contains("no such user"), "{}", out.stderr);
+    let out = site.home.cmd(["user", "remove", "ana"]).status(2);
+    assert!(out.stderr.contains("last one"), "{}", out.stderr);
+    assert_eq!(read(&users), before, "the password file changed");
+}
+
+#[test]
+fn client_names_in_use_and_unknown_are_refused() {
+    let Some(site) = Site::new("client-cert", |home| {
+        home.cmd(["client", "add", "phone"]).ok();
+    }) else {
+        return;
+    };
+    let register = site.home.state().join("access").join("clients.toml");
+    let before = read(&register);
+    let out = site.home.cmd(["client", "add", "phone"]).status(2);
+    assert!(out.stderr.contains("already exists"), "{}", out.stderr);
+    let out = site.home.cmd(["client", "add", "../evil"]).status(2);
+    assert!(out.stderr.contains("client name"), "{}", out.stderr);
+    let out = site.home.cmd(["client", "revoke", "ghost"]).status(2);
+    assert!(out.stderr.contains("no such client"), "{}", out.stderr);
+    assert_eq!(read(&register), before, "the register changed");
+}
+
+#[test]
+fn password_mode_without_a_user_is_refused_and_nginx_keeps_serving() {
+    let Some(site) = Site::new("none", |_| {}) else {
+        return;
+    };
+    let config = site.home.path().join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("mode = \"none\"", "mode = \"password\"")).unwrap();
+    let before = read(&site.site_file());
+    let out = site.home.cmd(["nginx", "apply"]).status(2);
+    assert!(out.stderr.contains("no user exists"), "{}", out.stderr);
+    assert!(out.stderr.contains("ohproxy user add"), "{}", out.stderr);
+    assert_eq!(read(&site.site_file()), before);
+    assert_eq!(site.client().get("/").status, 200);
+}
+
+#[test]
+fn a_password_file_the_workers_cannot_read_is_rolled_back() {
+    let Some(site) = Site::new("password", |_| {}) else {
+        return;
+    };
+    let password = init_password(&site);
+    if site.nginx.worker_pids().is_empty() || !workers_are_another_user(&site) {
+        eprintln!("\n!!! SKIPPED: nginx's workers run as this user; nothing is closed to them !!!\n");
+        return;
+    }
+    // A cert dir behind a directory that only its owner may enter.
+    let closed = site.home.path().join("closed");
+    std::fs::create_dir_all(closed.join("certs")).unwrap();
+    set_mode(&closed, 0o700);
+    let config = site.home.path().join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let old_dir = site.nginx.cert_dir().display().to_string();
+    let new_dir = closed.join("certs").display().to_string();
+    std::fs::write(&config, text.replace(&old_dir, &new_dir)).unwrap();
+
+    let before = read(&site.site_file());
+    let out = site.home.cmd(["nginx", "apply"]).status(1);
+    assert!(out.stderr.contains("cannot read"), "{}", out.stderr);
+    assert!(out.stderr.contains("nginx.cert-dir"), "{}", out.stderr);
+    assert_eq!(read(&site.site_file()), before, "the site file changed");
+    let client = site.client();
+    assert_challenged(&get_as(&client, "/", None));
+    assert_eq!(get_as(&client, "/", Some(&basic("ana", &password))).status, 200);
+}
+
+fn workers_are_another_user(site: &Site) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let worker = site.nginx.worker_pids()[0];
+    let meta = std::fs::metadata(format!("/proc/{worker}")).unwrap();
+    let me = std::fs::metadata("/proc/self").unwrap();
+    meta.uid() != me.uid()
+}
