@@ -1,5 +1,6 @@
 //! The integration tests: the built `ohproxy` binary run in a temporary home, against real
 //! tools (openssl, mkcert, certutil, nginx, Docker) where a user would meet them.
 
+mod certs;
 mod support;
 mod trust;
