@@ -3,4 +3,5 @@
 
 mod certs;
 mod support;
+mod testapp;
 mod trust;

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod testapp;
+
 use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
