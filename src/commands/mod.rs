@@ -3,10 +3,14 @@
 
 mod ca;
 mod cert;
+mod down;
 mod init;
 mod nginx_apply;
 mod nginx_render;
+mod pull_progress;
+mod status;
 mod trust;
+mod up;
 
 use anyhow::Result;
 
@@ -22,5 +26,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Ca(command) => ca::run(&paths, command),
         Command::Nginx(NginxCommand::Render(args)) => nginx_render::run(&paths, args),
         Command::Nginx(NginxCommand::Apply(args)) => nginx_apply::run(&paths, args),
+        Command::Up(args) => up::run(&paths, args),
+        Command::Down(args) => down::run(&paths, args),
+        Command::Status(args) => status::run(&paths, args),
     }
 }
