@@ -2,6 +2,8 @@
 //! tools (openssl, mkcert, certutil, nginx, Docker) where a user would meet them.
 
 mod certs;
+mod nginx_proxy;
+mod nginx_render;
 mod support;
 mod testapp;
 mod trust;
