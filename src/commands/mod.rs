@@ -8,6 +8,7 @@ mod init;
 mod nginx_apply;
 mod nginx_render;
 mod pull_progress;
+mod state_move;
 mod status;
 mod trust;
 mod up;

@@ -96,6 +96,7 @@ impl PullProgress {
     }
 
     /// The bar of each layer, for tests.
+    #[cfg(test)]
     pub fn bar(&self, layer: &str) -> Option<&ProgressBar> {
         match &self.mode {
             Mode::Bars { bars, .. } => bars.get(layer),
@@ -103,6 +104,7 @@ impl PullProgress {
         }
     }
 
+    #[cfg(test)]
     pub fn bar_count(&self) -> usize {
         match &self.mode {
             Mode::Bars { bars, .. } => bars.len(),

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use bollard::container::LogOutput;
-use bollard::models::{ContainerInspectResponse, ContainerStateStatusEnum};
+use bollard::models::ContainerInspectResponse;
 use bollard::query_parameters::{InspectContainerOptions, LogsOptionsBuilder};
 use futures_util::StreamExt;
 
@@ -85,10 +85,7 @@ fn reduce(found: ContainerInspectResponse) -> Observed {
         labels: config.labels.unwrap_or_default(),
         image: config.image.unwrap_or_default(),
         image_id: found.image.unwrap_or_default(),
-        status: state
-            .status
-            .map(|s| status_word(s).to_string())
-            .unwrap_or_default(),
+        status: state.status.map(|s| s.to_string()).unwrap_or_default(),
         restart_count: found.restart_count.unwrap_or(0),
         exit_code: state.exit_code,
         started_at: state.started_at.filter(|s| !s.starts_with("0001-")),
@@ -98,19 +95,6 @@ fn reduce(found: ContainerInspectResponse) -> Observed {
             .map(|s| s.to_string())
             .filter(|s| !s.is_empty() && s != "none"),
         published,
-    }
-}
-
-fn status_word(status: ContainerStateStatusEnum) -> &'static str {
-    match status {
-        ContainerStateStatusEnum::CREATED => "created",
-        ContainerStateStatusEnum::RUNNING => "running",
-        ContainerStateStatusEnum::PAUSED => "paused",
-        ContainerStateStatusEnum::RESTARTING => "restarting",
-        ContainerStateStatusEnum::REMOVING => "removing",
-        ContainerStateStatusEnum::EXITED => "exited",
-        ContainerStateStatusEnum::DEAD => "dead",
-        ContainerStateStatusEnum::EMPTY => "",
     }
 }
 

@@ -31,7 +31,6 @@ pub struct Probe {
 pub async fn wait(engine: &Engine, id: &str, probe: &Probe) -> Result<Duration, DockerError> {
     let started = Instant::now();
     let mut restarts = None;
-    let mut last = String::from("no attempt");
     loop {
         let now = observe::container(engine, id).await?;
         if let Some(now) = now {
@@ -46,11 +45,11 @@ pub async fn wait(engine: &Engine, id: &str, probe: &Probe) -> Result<Duration, 
                 return Err(exited(engine, &now, probe, how).await);
             }
         }
-        match get(probe.port, &probe.path).await {
+        let last = match get(probe.port, &probe.path).await {
             Ok(status) if (200..400).contains(&status) => return Ok(started.elapsed()),
-            Ok(status) => last = format!("HTTP {status}"),
-            Err(e) => last = e,
-        }
+            Ok(status) => format!("HTTP {status}"),
+            Err(e) => e,
+        };
         if started.elapsed() >= probe.timeout {
             return Err(DockerError::NotReady {
                 name: probe.name.clone(),

@@ -7,6 +7,7 @@ pub mod discover;
 pub mod dump;
 pub mod precheck;
 pub mod process;
+pub mod remove;
 pub mod template;
 pub mod version;
 
