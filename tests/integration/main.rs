@@ -2,6 +2,7 @@
 //! tools (openssl, mkcert, certutil, nginx, Docker) where a user would meet them.
 
 mod certs;
+mod docker_image;
 mod nginx_apply;
 mod nginx_proxy;
 mod nginx_render;
