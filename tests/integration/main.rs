@@ -3,6 +3,7 @@
 
 mod certs;
 mod docker_image;
+mod docker_up;
 mod nginx_apply;
 mod nginx_proxy;
 mod nginx_render;
