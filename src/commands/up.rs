@@ -204,23 +204,22 @@ pub(super) fn url(config: &Config) -> String {
 }
 
 fn report(config: &Config, ca: &Ca, changes: &[String]) {
-    ui::status("");
-    ui::status(format!("OpenHands is at {}", url(config)));
-    ui::status(format!("CA fingerprint (sha-256): {}", ca.fingerprint()));
-    if changes.is_empty() {
-        ui::status("nothing changed: config, CA, leaf, container and nginx were already current");
-        ui::status("(`ohproxy ca show` and `ohproxy init` show how clients trust the CA)");
-        return;
-    }
-    ui::status(format!("changed: {}", changes.join(", ")));
     let file = file_name(&ca.cert_path());
     ui::status(format!(
-        "\nTrust the CA on each client (copy {} to it; check the fingerprint above):",
+        "\nTrust the CA on each client (copy {} to it; check its fingerprint):",
         ca.cert_path().display()
     ));
     let lan = crate::lan::addresses();
     let text = client_steps::render_text(&file, lan.first().copied(), config.domain.as_str());
     ui::status(text.trim_end());
+    ui::status("");
+    ui::status(format!("OpenHands is at {}", url(config)));
+    ui::status(format!("CA fingerprint (sha-256): {}", ca.fingerprint()));
+    if changes.is_empty() {
+        ui::status("nothing changed: config, CA, leaf, container and nginx were already current");
+    } else {
+        ui::status(format!("changed: {}", changes.join(", ")));
+    }
 }
 
 fn file_name(path: &Path) -> String {

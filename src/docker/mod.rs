@@ -29,7 +29,7 @@ pub enum DockerError {
     PortTaken { port: u16 },
     #[error("a container named {name} exists that ohproxy did not create (id {id})")]
     Foreign { name: String, id: String },
-    #[error("container {name} {how} with exit code {code}")]
+    #[error("container {name} {how} (exit code {code})")]
     ExitedAtStart {
         name: String,
         how: &'static str,

@@ -262,7 +262,7 @@ fn app_that_exits_at_start_shows_exit_code_and_log() {
     let Some(setup) = Setup::new(false, "env = { TESTAPP_EXIT_CODE = \"3\" }") else { return };
     let out = setup.up();
     assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(out.stderr.contains("with exit code 3"), "{}", out.stderr);
+    assert!(out.stderr.contains("(exit code 3)"), "{}", out.stderr);
     assert!(out.stderr.contains("exiting at once with code 3"), "log tail: {}", out.stderr);
     let state = setup.inspect().unwrap().state.unwrap();
     assert_ne!(state.running, Some(true), "not left restarting");
