@@ -17,34 +17,48 @@ use super::up::runtime;
 pub fn run(paths: &Paths, args: DownArgs) -> Result<()> {
     let config = Config::load(&paths.config_file)?;
     let name = config.openhands.container.as_str().to_string();
-    runtime()?.block_on(async {
-        let engine = Engine::connect().await?;
-        let Some(found) = observe::container(&engine, &name).await? else {
-            ui::status(format!("container {name}: none; nothing to stop"));
-            return Ok(());
-        };
-        if !found.managed() {
-            return Err(DockerError::Foreign {
-                name: name.clone(),
-                id: short(&found.id).to_string(),
-            });
-        }
-        converge::stop(&engine, &found.id).await?;
-        converge::remove(&engine, &found.id).await?;
-        ui::status(format!("container {name}: stopped and removed ({})", short(&found.id)));
-        Ok(())
-    })
-    .map_err(with_hint)?;
+    runtime()?
+        .block_on(async {
+            let engine = Engine::connect().await?;
+            let Some(found) = observe::container(&engine, &name).await? else {
+                ui::status(format!("container {name}: none; nothing to stop"));
+                return Ok(());
+            };
+            if !found.managed() {
+                return Err(DockerError::Foreign {
+                    name: name.clone(),
+                    id: short(&found.id).to_string(),
+                });
+            }
+            converge::stop(&engine, &found.id).await?;
+            converge::remove(&engine, &found.id).await?;
+            ui::status(format!(
+                "container {name}: stopped and removed ({})",
+                short(&found.id)
+            ));
+            Ok(())
+        })
+        .map_err(with_hint)?;
     if let Ok((_, profile)) = spec::profile(&config) {
-        ui::status(format!("state kept in {}", host_state_dir(profile).display()));
+        ui::status(format!(
+            "state kept in {}",
+            host_state_dir(profile).display()
+        ));
     }
 
     if args.nginx {
         match remove::remove(&config, paths)? {
             Removed::NotThere { site_file } => {
-                ui::status(format!("nginx: no {}; nothing to remove", site_file.display()));
+                ui::status(format!(
+                    "nginx: no {}; nothing to remove",
+                    site_file.display()
+                ));
             }
-            Removed::Removed { site_file, backup, method } => ui::status(format!(
+            Removed::Removed {
+                site_file,
+                backup,
+                method,
+            } => ui::status(format!(
                 "nginx: removed {} and reloaded ({method}); a copy is in {}",
                 site_file.display(),
                 backup.display()

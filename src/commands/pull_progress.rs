@@ -137,11 +137,10 @@ fn bytes_total(info: &CreateImageInfo) -> Option<u64> {
 
 fn new_bar(layer: &str) -> ProgressBar {
     let bar = ProgressBar::new(0);
-    let style = ProgressStyle::with_template(
-        "{prefix} {msg:<18} [{bar:30}] {bytes:>10}/{total_bytes:<10}",
-    )
-    .expect("valid template")
-    .progress_chars("=> ");
+    let style =
+        ProgressStyle::with_template("{prefix} {msg:<18} [{bar:30}] {bytes:>10}/{total_bytes:<10}")
+            .expect("valid template")
+            .progress_chars("=> ");
     bar.set_style(style);
     bar.set_prefix(layer.to_string());
     bar
@@ -206,11 +205,25 @@ mod tests {
         let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "1.8: Pulling from openhands/openhands");
-        assert_eq!(lines.iter().filter(|l| l.contains("Downloading")).count(), 2);
+        assert_eq!(
+            lines.iter().filter(|l| l.contains("Downloading")).count(),
+            2
+        );
         assert!(lines.contains(&"a2318d6c47ec: Downloading (29.2 MB)"));
         assert!(lines.contains(&"f4f3b1c6e0aa: Already exists"));
-        assert_eq!(lines.iter().filter(|l| l.ends_with("Pull complete")).count(), 2);
-        assert!(lines.last().unwrap().starts_with("Status: Downloaded newer image"));
+        assert_eq!(
+            lines
+                .iter()
+                .filter(|l| l.ends_with("Pull complete"))
+                .count(),
+            2
+        );
+        assert!(
+            lines
+                .last()
+                .unwrap()
+                .starts_with("Status: Downloaded newer image")
+        );
     }
 
     #[test]
@@ -227,7 +240,11 @@ mod tests {
         for info in &messages[8..] {
             progress.update(info);
         }
-        assert_eq!(progress.bar_count(), 3, "one bar per layer, none for the tag line");
+        assert_eq!(
+            progress.bar_count(),
+            3,
+            "one bar per layer, none for the tag line"
+        );
         for layer in ["a2318d6c47ec", "7e1a8d2b5b19", "f4f3b1c6e0aa"] {
             assert!(progress.bar(layer).unwrap().is_finished(), "{layer}");
         }

@@ -28,7 +28,11 @@ pub fn check(profile: &Profile, move_state: bool) -> Result<()> {
             ));
         } else if move_state {
             move_dir(old, &wanted)?;
-            ui::status(format!("state: moved {} to {}", old.display(), wanted.display()));
+            ui::status(format!(
+                "state: moved {} to {}",
+                old.display(),
+                wanted.display()
+            ));
         } else {
             ui::warn(format!(
                 "{} holds state of an older OpenHands version, but this one reads {}; to \

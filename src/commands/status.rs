@@ -120,11 +120,22 @@ fn gather(config: &Config, paths: &Paths) -> Result<Report> {
 }
 
 async fn docker_part(config: &Config, name: &str) -> (EngineReport, ContainerReport) {
-    let mut container = ContainerReport { name: name.to_string(), ..Default::default() };
+    let mut container = ContainerReport {
+        name: name.to_string(),
+        ..Default::default()
+    };
     let host = crate::docker::engine::docker_host();
     let engine = match Engine::connect().await {
         Ok(engine) => engine,
-        Err(e) => return (EngineReport { host, error: Some(e.to_string()) }, container),
+        Err(e) => {
+            return (
+                EngineReport {
+                    host,
+                    error: Some(e.to_string()),
+                },
+                container,
+            );
+        }
     };
     let mut error = None;
     match observe::container(&engine, name).await {
@@ -173,7 +184,11 @@ async fn fill(report: &mut ContainerReport, engine: &Engine, config: &Config, fo
     };
 }
 
-fn cert_report(path: PathBuf, not_after: OffsetDateTime, fingerprint: Option<String>) -> CertReport {
+fn cert_report(
+    path: PathBuf,
+    not_after: OffsetDateTime,
+    fingerprint: Option<String>,
+) -> CertReport {
     CertReport {
         path,
         not_after: not_after.format(&Rfc3339).unwrap_or_default(),
@@ -211,21 +226,34 @@ fn print(report: &Report) {
         lines.push(format!("engine:    {error}"));
     }
     if c.exists {
-        let uptime = c.uptime_seconds.map(|s| format!(", up {}", duration(s))).unwrap_or_default();
-        let owner = if c.managed { "" } else { " (not created by ohproxy)" };
+        let uptime = c
+            .uptime_seconds
+            .map(|s| format!(", up {}", duration(s)))
+            .unwrap_or_default();
+        let owner = if c.managed {
+            ""
+        } else {
+            " (not created by ohproxy)"
+        };
         lines.push(format!(
             "container: {} {}{uptime}{owner}, image {}",
             c.name,
             c.state.as_deref().unwrap_or("?"),
             c.image.as_deref().unwrap_or("?")
         ));
-        lines.push(format!("           published on {}", c.published.join(", ")));
+        lines.push(format!(
+            "           published on {}",
+            c.published.join(", ")
+        ));
         lines.push(match &c.mismatch {
             None => "           matches the config".to_string(),
             Some(why) => format!("           differs from the config: {why} (run `ohproxy up`)"),
         });
     } else {
-        lines.push(format!("container: {} does not exist (run `ohproxy up`)", c.name));
+        lines.push(format!(
+            "container: {} does not exist (run `ohproxy up`)",
+            c.name
+        ));
     }
     let answer = match report.app.http_status {
         Some(status) => format!("answers HTTP {status}"),

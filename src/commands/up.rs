@@ -47,10 +47,18 @@ pub fn run(paths: &Paths, args: UpArgs) -> Result<()> {
 
     match crate::nginx::apply::apply(&config, paths, false)? {
         Outcome::Unchanged { site_file } => {
-            ui::status(format!("nginx: {} is current; not reloaded", site_file.display()));
+            ui::status(format!(
+                "nginx: {} is current; not reloaded",
+                site_file.display()
+            ));
         }
-        Outcome::Applied { site_file, method, .. } => {
-            ui::status(format!("nginx: installed {} and reloaded ({method})", site_file.display()));
+        Outcome::Applied {
+            site_file, method, ..
+        } => {
+            ui::status(format!(
+                "nginx: installed {} and reloaded ({method})",
+                site_file.display()
+            ));
             changes.push("nginx".to_string());
         }
         Outcome::DryRun { .. } => unreachable!("apply without --dry-run never reports a dry run"),
@@ -177,7 +185,9 @@ async fn container(
         path: spec.health_path.clone(),
         timeout: Duration::from_secs(args.wait),
     };
-    let took = ready::wait(engine, &converged.id, &probe).await.map_err(with_hint)?;
+    let took = ready::wait(engine, &converged.id, &probe)
+        .await
+        .map_err(with_hint)?;
     ui::status(format!(
         "app: answered on http://127.0.0.1:{}{} after {:.1} s",
         spec.app_port,

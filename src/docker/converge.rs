@@ -51,7 +51,10 @@ pub async fn converge(
         check_port_free(spec.app_port)?;
         let id = create(engine, spec, &spec.name, config_file, None).await?;
         start(engine, &id, spec.app_port).await?;
-        return Ok(Converged { action: Action::Created, id });
+        return Ok(Converged {
+            action: Action::Created,
+            id,
+        });
     };
     if !current.managed() {
         return Err(DockerError::Foreign {
@@ -64,15 +67,24 @@ pub async fn converge(
             check_port_free(spec.app_port)?;
         }
         let id = recreate(engine, spec, &current, config_file).await?;
-        let action = Action::Recreated { old_id: current.id, reason };
+        let action = Action::Recreated {
+            old_id: current.id,
+            reason,
+        };
         return Ok(Converged { action, id });
     }
     if current.running() || current.status == "restarting" {
-        return Ok(Converged { action: Action::Unchanged, id: current.id });
+        return Ok(Converged {
+            action: Action::Unchanged,
+            id: current.id,
+        });
     }
     check_port_free(spec.app_port)?;
     start(engine, &current.id, spec.app_port).await?;
-    Ok(Converged { action: Action::Started, id: current.id })
+    Ok(Converged {
+        action: Action::Started,
+        id: current.id,
+    })
 }
 
 /// Why a managed container no longer matches, or `None` when it does.
@@ -104,7 +116,9 @@ async fn recreate(
     let id = create(engine, spec, &temporary, config_file, Some(&old.id)).await?;
     stop(engine, &old.id).await?;
     remove(engine, &old.id).await?;
-    let options = RenameContainerOptionsBuilder::default().name(&spec.name).build();
+    let options = RenameContainerOptionsBuilder::default()
+        .name(&spec.name)
+        .build();
     engine
         .docker
         .rename_container(&id, options)
@@ -132,7 +146,9 @@ async fn create(
         .await
         .map_err(|e| {
             if is_status(&e, 404) {
-                DockerError::ImageMissing { image: spec.image.clone() }
+                DockerError::ImageMissing {
+                    image: spec.image.clone(),
+                }
             } else {
                 api(format!("creating container {name}"))(e)
             }
@@ -145,7 +161,11 @@ async fn create(
 
 /// Starts a container; "already started" counts as success.
 pub async fn start(engine: &Engine, id: &str, port: u16) -> Result<(), DockerError> {
-    match engine.docker.start_container(id, None::<StartContainerOptions>).await {
+    match engine
+        .docker
+        .start_container(id, None::<StartContainerOptions>)
+        .await
+    {
         Ok(()) => Ok(()),
         Err(e) if port_in_use(&e) => Err(DockerError::PortTaken { port }),
         Err(e) => Err(api(format!("starting container {}", short(id)))(e)),
@@ -154,7 +174,9 @@ pub async fn start(engine: &Engine, id: &str, port: u16) -> Result<(), DockerErr
 
 /// Stops a container, giving the app `STOP_SECONDS` to finish.
 pub async fn stop(engine: &Engine, id: &str) -> Result<(), DockerError> {
-    let options = StopContainerOptionsBuilder::default().t(STOP_SECONDS).build();
+    let options = StopContainerOptionsBuilder::default()
+        .t(STOP_SECONDS)
+        .build();
     match engine.docker.stop_container(id, Some(options)).await {
         Ok(()) => Ok(()),
         Err(e) if is_status(&e, 304) => Ok(()),
@@ -164,7 +186,10 @@ pub async fn stop(engine: &Engine, id: &str) -> Result<(), DockerError> {
 
 /// Removes a stopped container (and its anonymous volumes).
 pub async fn remove(engine: &Engine, id: &str) -> Result<(), DockerError> {
-    let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+    let options = RemoveContainerOptionsBuilder::default()
+        .force(true)
+        .v(true)
+        .build();
     match engine.docker.remove_container(id, Some(options)).await {
         Ok(()) => Ok(()),
         Err(e) if is_status(&e, 404) => Ok(()),
@@ -173,7 +198,11 @@ pub async fn remove(engine: &Engine, id: &str) -> Result<(), DockerError> {
 }
 
 fn holds_port(current: &Observed, port: u16) -> bool {
-    current.running() && current.published.iter().any(|p| p.ends_with(&format!(":{port}")))
+    current.running()
+        && current
+            .published
+            .iter()
+            .any(|p| p.ends_with(&format!(":{port}")))
 }
 
 /// Refuses early, before anything changes, when another program holds the app port.

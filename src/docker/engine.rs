@@ -116,7 +116,10 @@ mod tests {
             socket_path_of("unix:///run/user/1000/docker.sock"),
             PathBuf::from("/run/user/1000/docker.sock")
         );
-        assert_eq!(socket_path_of("tcp://10.0.0.2:2375"), PathBuf::from(DEFAULT_SOCKET));
+        assert_eq!(
+            socket_path_of("tcp://10.0.0.2:2375"),
+            PathBuf::from(DEFAULT_SOCKET)
+        );
         assert_eq!(socket_path_of("unix://"), PathBuf::from(DEFAULT_SOCKET));
     }
 }

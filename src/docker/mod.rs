@@ -60,9 +60,9 @@ impl DockerError {
     pub fn hint(&self) -> Option<String> {
         Some(match self {
             DockerError::Unreachable { hint, .. } => hint.to_string(),
-            DockerError::ImageMissing { image } => format!(
-                "run `ohproxy up --pull missing`, or `docker pull {image}` first"
-            ),
+            DockerError::ImageMissing { image } => {
+                format!("run `ohproxy up --pull missing`, or `docker pull {image}` first")
+            }
             DockerError::PullFailed { .. } => {
                 "check the image name and that this machine reaches its registry; \
                  a private registry needs `docker login` first"

@@ -36,7 +36,9 @@ pub struct Observed {
 impl Observed {
     /// Created by ohproxy: the only kind of container ohproxy changes.
     pub fn managed(&self) -> bool {
-        self.labels.get(labels::MANAGED).is_some_and(|v| v == "true")
+        self.labels
+            .get(labels::MANAGED)
+            .is_some_and(|v| v == "true")
     }
 
     pub fn spec_hash(&self) -> Option<&str> {
@@ -81,7 +83,11 @@ fn reduce(found: ContainerInspectResponse) -> Observed {
         .collect();
     Observed {
         id: found.id.unwrap_or_default(),
-        name: found.name.unwrap_or_default().trim_start_matches('/').to_string(),
+        name: found
+            .name
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_string(),
         labels: config.labels.unwrap_or_default(),
         image: config.image.unwrap_or_default(),
         image_id: found.image.unwrap_or_default(),

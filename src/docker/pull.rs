@@ -42,10 +42,12 @@ pub async fn ensure_image(
         return Ok((local.expect("checked above"), false));
     }
     pull_image(engine, reference, on_progress).await?;
-    let id = local_id(engine, reference).await?.ok_or_else(|| DockerError::PullFailed {
-        image: reference.to_string(),
-        message: "the engine reported success but has no such image".into(),
-    })?;
+    let id = local_id(engine, reference)
+        .await?
+        .ok_or_else(|| DockerError::PullFailed {
+            image: reference.to_string(),
+            message: "the engine reported success but has no such image".into(),
+        })?;
     Ok((id, true))
 }
 
@@ -128,9 +130,6 @@ mod tests {
             ("localhost:5000/app", "v2")
         );
         assert_eq!(split_reference("busybox"), ("busybox", "latest"));
-        assert_eq!(
-            split_reference("app@sha256:abc"),
-            ("app@sha256:abc", "")
-        );
+        assert_eq!(split_reference("app@sha256:abc"), ("app@sha256:abc", ""));
     }
 }

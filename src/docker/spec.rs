@@ -130,7 +130,10 @@ impl Spec {
             (labels::MANAGED.to_string(), "true".to_string()),
             (labels::SPEC_HASH.to_string(), self.hash()),
             (labels::VERSION.to_string(), self.version.clone()),
-            (labels::CONFIG.to_string(), config_file.display().to_string()),
+            (
+                labels::CONFIG.to_string(),
+                config_file.display().to_string(),
+            ),
         ]);
         // Loopback only: nginx is the one way in, and a port on 0.0.0.0 would let the LAN
         // skip TLS (and Docker's NAT rules bypass host firewalls such as ufw).
@@ -200,17 +203,30 @@ mod tests {
     #[test]
     fn defaults_follow_the_newest_profile() {
         let spec = spec("");
-        assert_eq!(spec.image, format!("docker.openhands.dev/openhands/openhands:{}", openhands::NEWEST));
+        assert_eq!(
+            spec.image,
+            format!(
+                "docker.openhands.dev/openhands/openhands:{}",
+                openhands::NEWEST
+            )
+        );
         assert!(spec.env.contains(&"LOG_ALL_EVENTS=true".to_string()));
         assert_eq!(spec.binds[0], "/run/docker.sock:/var/run/docker.sock");
-        assert!(spec.binds[1].ends_with("/.openhands:/.openhands"), "{:?}", spec.binds);
+        assert!(
+            spec.binds[1].ends_with("/.openhands:/.openhands"),
+            "{:?}",
+            spec.binds
+        );
         assert_eq!(spec.app_port, 3000);
         assert_eq!(spec.name, "openhands-app");
         let body = spec.create_body(Path::new("/c.toml"));
         let host = body.host_config.unwrap();
         let binding = &host.port_bindings.unwrap()["3000/tcp"].clone().unwrap()[0];
         assert_eq!(binding.host_ip.as_deref(), Some("127.0.0.1"));
-        assert_eq!(host.extra_hosts.unwrap(), ["host.docker.internal:host-gateway"]);
+        assert_eq!(
+            host.extra_hosts.unwrap(),
+            ["host.docker.internal:host-gateway"]
+        );
         assert_eq!(body.labels.unwrap()[labels::MANAGED], "true");
     }
 
@@ -218,18 +234,35 @@ mod tests {
     fn old_versions_get_their_settings() {
         let spec = spec("[openhands]\nversion = \"0.36\"\nworkspace = \"/srv/code\"\n");
         assert!(spec.binds[1].ends_with("/.openhands-state:/.openhands-state"));
-        assert!(spec.binds.contains(&"/srv/code:/opt/workspace_base".to_string()));
-        assert!(spec.env.contains(&"WORKSPACE_MOUNT_PATH=/srv/code".to_string()));
-        assert!(spec.env.iter().any(|e| e.starts_with("SANDBOX_RUNTIME_CONTAINER_IMAGE=")));
+        assert!(
+            spec.binds
+                .contains(&"/srv/code:/opt/workspace_base".to_string())
+        );
+        assert!(
+            spec.env
+                .contains(&"WORKSPACE_MOUNT_PATH=/srv/code".to_string())
+        );
+        assert!(
+            spec.env
+                .iter()
+                .any(|e| e.starts_with("SANDBOX_RUNTIME_CONTAINER_IMAGE="))
+        );
         let newer = self::spec("[openhands]\nversion = \"0.38\"\nworkspace = \"/srv/code\"\n");
-        assert!(newer.env.contains(&"SANDBOX_VOLUMES=/srv/code:/workspace:rw".to_string()));
+        assert!(
+            newer
+                .env
+                .contains(&"SANDBOX_VOLUMES=/srv/code:/workspace:rw".to_string())
+        );
     }
 
     #[test]
     fn the_hash_follows_every_setting_and_only_those() {
         let base = spec("");
         assert_eq!(base.hash(), spec("").hash());
-        assert_ne!(base.hash(), spec("[openhands]\nenv = { A = \"1\" }\n").hash());
+        assert_ne!(
+            base.hash(),
+            spec("[openhands]\nenv = { A = \"1\" }\n").hash()
+        );
         assert_ne!(base.hash(), spec("[ports]\napp = 3001\n").hash());
         assert_ne!(base.hash(), spec("[openhands]\nimage = \"x:1\"\n").hash());
         // Settings that do not reach the container leave it alone.

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use super::candidate;
 use super::discover::{self, Found};
 use super::process::{self, Master, ReloadMethod};
-use super::candidate;
 use crate::config::Config;
 use crate::fsx;
 use crate::paths::Paths;

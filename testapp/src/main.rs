@@ -54,9 +54,10 @@ fn main() -> ExitCode {
 /// missing flags (a container image's command line is fixed, its environment is not).
 fn parse_args(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Options, String> {
     let exit_code = match env("TESTAPP_EXIT_CODE") {
-        Some(raw) => Some(raw.parse().map_err(|_| {
-            format!("TESTAPP_EXIT_CODE must be 0 to 255, got {raw:?}")
-        })?),
+        Some(raw) => Some(
+            raw.parse()
+                .map_err(|_| format!("TESTAPP_EXIT_CODE must be 0 to 255, got {raw:?}"))?,
+        ),
         None => None,
     };
     let mut options = Options {

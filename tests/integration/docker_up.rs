@@ -66,7 +66,11 @@ impl Setup {
             Some(nginx) => (nginx.https_port, nginx.http_port),
             None => (free_port(), free_port()),
         };
-        let nginx = self.nginx.as_ref().map(Nginx::config_section).unwrap_or_default();
+        let nginx = self
+            .nginx
+            .as_ref()
+            .map(Nginx::config_section)
+            .unwrap_or_default();
         let text = format!(
             "domain = \"{DOMAIN}\"\n[ports]\nhttps = {https}\nhttp = {http}\napp = {}\n{nginx}\n\
              [openhands]\ncontainer = \"{}\"\nimage = \"{}\"\n{openhands}\n",
@@ -93,7 +97,9 @@ impl Setup {
     }
 
     fn id(&self) -> String {
-        self.inspect().and_then(|c| c.id).expect("the container exists")
+        self.inspect()
+            .and_then(|c| c.id)
+            .expect("the container exists")
     }
 
     fn client(&self) -> Client {
@@ -108,7 +114,9 @@ impl Drop for Setup {
         let engine = self.engine.clone();
         let _ = std::thread::spawn(move || {
             let filters = HashMap::from([("label", vec![filter.as_str()])]);
-            let options = ListContainersOptionsBuilder::default().all(true).filters(&filters);
+            let options = ListContainersOptionsBuilder::default()
+                .all(true)
+                .filters(&filters);
             let found = block_on(engine.list_containers(Some(options.build())));
             for id in found.unwrap_or_default().into_iter().filter_map(|c| c.id) {
                 let force = RemoveContainerOptionsBuilder::default().force(true).v(true);
@@ -120,22 +128,35 @@ impl Drop for Setup {
 }
 
 fn assert_ok(out: &Output) {
-    assert_eq!(out.code, 0, "stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
 }
 
 #[test]
 fn up_from_nothing_then_again_status_and_down() {
     let extra = "env = { TESTAPP_REPORT_FILES = \"/var/run/docker.sock\" }";
-    let Some(setup) = Setup::new(true, extra) else { return };
+    let Some(setup) = Setup::new(true, extra) else {
+        return;
+    };
     // A fresh box: `--domain` writes the config, the CA and the leaf before Docker is asked.
     std::fs::remove_file(setup.config_file()).unwrap();
     let missing = "ohproxy-test/never-there:1";
     let out = setup
         .home
-        .cmd(["up", "--domain", DOMAIN, "--pull", "never", "--image", missing])
+        .cmd([
+            "up", "--domain", DOMAIN, "--pull", "never", "--image", missing,
+        ])
         .run();
     assert_eq!(out.code, 1, "{}", out.stderr);
-    for step in ["config: wrote", "CA: created", "leaf: issued", "is not on this Docker engine"] {
+    for step in [
+        "config: wrote",
+        "CA: created",
+        "leaf: issued",
+        "is not on this Docker engine",
+    ] {
         assert!(out.stderr.contains(step), "{step}: {}", out.stderr);
     }
     assert!(setup.config_file().is_file());
@@ -143,7 +164,12 @@ fn up_from_nothing_then_again_status_and_down() {
 
     let out = setup.up();
     assert_ok(&out);
-    assert!(out.stderr.contains(&format!("container {}: created", setup.name)), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("container {}: created", setup.name)),
+        "{}",
+        out.stderr
+    );
     let info = setup.inspect().unwrap();
     let labels = info.config.clone().unwrap().labels.unwrap();
     assert_eq!(labels["dev.ohproxy.managed"], "true");
@@ -154,7 +180,10 @@ fn up_from_nothing_then_again_status_and_down() {
     assert_eq!(bindings[0].host_ip.as_deref(), Some("127.0.0.1"));
     assert_eq!(bindings[0].host_port, Some(setup.app_port.to_string()));
     let host = info.host_config.clone().unwrap();
-    assert_eq!(host.extra_hosts.unwrap(), ["host.docker.internal:host-gateway"]);
+    assert_eq!(
+        host.extra_hosts.unwrap(),
+        ["host.docker.internal:host-gateway"]
+    );
 
     // Through nginx, with our CA: the app, its environment and a WebSocket.
     let client = setup.client();
@@ -163,12 +192,18 @@ fn up_from_nothing_then_again_status_and_down() {
     let env = client.get("/env").json();
     assert_eq!(env["env"]["LOG_ALL_EVENTS"], "true");
     assert_eq!(env["env"]["SANDBOX_HOST_PORT"], setup.app_port.to_string());
-    assert_eq!(env["files"]["/var/run/docker.sock"]["exists"], true, "{env}");
+    assert_eq!(
+        env["files"]["/var/run/docker.sock"]["exists"], true,
+        "{env}"
+    );
     let gateway = &env["resolve"]["host.docker.internal"]["addresses"];
     assert!(gateway.as_array().is_some_and(|a| !a.is_empty()), "{env}");
     let mut socket = client.websocket("/sockets/events/x").unwrap();
     socket.send(Message::text("hello through ohproxy")).unwrap();
-    assert_eq!(socket.read().unwrap(), Message::text("hello through ohproxy"));
+    assert_eq!(
+        socket.read().unwrap(),
+        Message::text("hello through ohproxy")
+    );
     let state = setup.home.path().join("user-home").join(".openhands");
     assert!(state.is_dir(), "the state dir was made before the mount");
 
@@ -188,7 +223,12 @@ fn up_from_nothing_then_again_status_and_down() {
     assert_ok(&down);
     assert!(setup.inspect().is_none(), "the container is gone");
     assert!(state.is_dir(), "the state dir is kept");
-    let site = setup.nginx.as_ref().unwrap().site_dir().join(format!("ohproxy-{DOMAIN}.conf"));
+    let site = setup
+        .nginx
+        .as_ref()
+        .unwrap()
+        .site_dir()
+        .join(format!("ohproxy-{DOMAIN}.conf"));
     assert!(!site.exists(), "the site left nginx");
     assert!(client.connect().is_err() || client.request("GET", "/health", &[], b"").is_err());
 }
@@ -201,10 +241,16 @@ fn check_status_json(setup: &Setup) {
     let info = setup.inspect().unwrap();
     let c = &report["container"];
     assert_eq!(c["id"], info.id.clone().unwrap());
-    assert_eq!(c["state"], info.state.clone().unwrap().status.unwrap().to_string());
+    assert_eq!(
+        c["state"],
+        info.state.clone().unwrap().status.unwrap().to_string()
+    );
     assert_eq!(c["image"], info.config.clone().unwrap().image.unwrap());
     assert_eq!(c["image_id"], info.image.clone().unwrap());
-    assert_eq!(c["started_at"], info.state.clone().unwrap().started_at.unwrap());
+    assert_eq!(
+        c["started_at"],
+        info.state.clone().unwrap().started_at.unwrap()
+    );
     assert_eq!(c["restart_count"], info.restart_count.unwrap());
     assert_eq!(c["published"][0], format!("127.0.0.1:{}", setup.app_port));
     assert_eq!(c["managed"], true);
@@ -220,17 +266,28 @@ fn check_status_json(setup: &Setup) {
 
 #[test]
 fn changed_setting_recreates_and_stopped_container_is_started() {
-    let Some(setup) = Setup::new(true, "env = { TESTAPP_NAME = \"first\" }") else { return };
+    let Some(setup) = Setup::new(true, "env = { TESTAPP_NAME = \"first\" }") else {
+        return;
+    };
     assert_ok(&setup.up());
     let first = setup.id();
 
     setup.write_config("env = { TESTAPP_NAME = \"second\" }");
     let out = setup.up();
     assert_ok(&out);
-    assert!(out.stderr.contains("recreated because the settings changed"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("recreated because the settings changed"),
+        "{}",
+        out.stderr
+    );
     let second = setup.id();
     assert_ne!(second, first);
-    let old = block_on(setup.engine.inspect_container(&first, None::<InspectContainerOptions>));
+    let old = block_on(
+        setup
+            .engine
+            .inspect_container(&first, None::<InspectContainerOptions>),
+    );
     assert!(old.is_err(), "the old container is gone");
     let env = setup.client().get("/env").json();
     assert_eq!(env["env"]["TESTAPP_NAME"], "second");
@@ -239,19 +296,41 @@ fn changed_setting_recreates_and_stopped_container_is_started() {
     block_on(setup.engine.stop_container(&second, Some(stop))).unwrap();
     let out = setup.up();
     assert_ok(&out);
-    assert!(out.stderr.contains(&format!("container {}: started", setup.name)), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("container {}: started", setup.name)),
+        "{}",
+        out.stderr
+    );
     assert_eq!(setup.id(), second, "started, not recreated");
     assert_eq!(setup.client().get("/health").status, 200);
 }
 
 #[test]
 fn foreign_container_with_our_name_is_refused_and_left_running() {
-    let Some(setup) = Setup::new(false, "") else { return };
-    let foreign = docker::start(&setup.engine, &setup.cleanup, Run { role: "oh", ..Run::default() });
+    let Some(setup) = Setup::new(false, "") else {
+        return;
+    };
+    let foreign = docker::start(
+        &setup.engine,
+        &setup.cleanup,
+        Run {
+            role: "oh",
+            ..Run::default()
+        },
+    );
     let out = setup.up();
     assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(out.stderr.contains("that ohproxy did not create"), "{}", out.stderr);
-    assert!(out.stderr.contains("hint:") && out.stderr.contains("docker rename"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("that ohproxy did not create"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("hint:") && out.stderr.contains("docker rename"),
+        "{}",
+        out.stderr
+    );
     let info = setup.inspect().unwrap();
     assert_eq!(info.id.unwrap(), foreign);
     assert_eq!(info.state.unwrap().running, Some(true), "left running");
@@ -259,18 +338,26 @@ fn foreign_container_with_our_name_is_refused_and_left_running() {
 
 #[test]
 fn app_that_exits_at_start_shows_exit_code_and_log() {
-    let Some(setup) = Setup::new(false, "env = { TESTAPP_EXIT_CODE = \"3\" }") else { return };
+    let Some(setup) = Setup::new(false, "env = { TESTAPP_EXIT_CODE = \"3\" }") else {
+        return;
+    };
     let out = setup.up();
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(out.stderr.contains("(exit code 3)"), "{}", out.stderr);
-    assert!(out.stderr.contains("exiting at once with code 3"), "log tail: {}", out.stderr);
+    assert!(
+        out.stderr.contains("exiting at once with code 3"),
+        "log tail: {}",
+        out.stderr
+    );
     let state = setup.inspect().unwrap().state.unwrap();
     assert_ne!(state.running, Some(true), "not left restarting");
 }
 
 #[test]
 fn unreachable_engine_missing_image_and_taken_port_are_clear_errors() {
-    let Some(setup) = Setup::new(false, "") else { return };
+    let Some(setup) = Setup::new(false, "") else {
+        return;
+    };
     let out = setup
         .home
         .cmd(["up", "--pull", "never"])
@@ -278,26 +365,43 @@ fn unreachable_engine_missing_image_and_taken_port_are_clear_errors() {
         .run();
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(
-        out.stderr.contains("cannot reach the Docker engine at unix:///nonexistent/docker.sock"),
+        out.stderr
+            .contains("cannot reach the Docker engine at unix:///nonexistent/docker.sock"),
         "{}",
         out.stderr
     );
     assert!(out.stderr.contains("hint:"), "{}", out.stderr);
 
     let missing = "ohproxy-test/never-there:1";
-    let out = setup.home.cmd(["up", "--pull", "never", "--image", missing]).run();
+    let out = setup
+        .home
+        .cmd(["up", "--pull", "never", "--image", missing])
+        .run();
     assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(out.stderr.contains(&format!("image {missing} is not on this Docker engine")));
+    assert!(
+        out.stderr
+            .contains(&format!("image {missing} is not on this Docker engine"))
+    );
     assert!(out.stderr.contains("--pull missing"), "{}", out.stderr);
-    let out = setup.home.cmd(["up", "--pull", "always", "--image", missing]).run();
+    let out = setup
+        .home
+        .cmd(["up", "--pull", "always", "--image", missing])
+        .run();
     assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(out.stderr.contains(&format!("pulling {missing} failed")), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("pulling {missing} failed")),
+        "{}",
+        out.stderr
+    );
 
     let _taken = std::net::TcpListener::bind(("127.0.0.1", setup.app_port)).unwrap();
     let out = setup.up();
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(
-        out.stderr.contains(&format!("port 127.0.0.1:{} is already in use", setup.app_port)),
+        out.stderr.contains(&format!(
+            "port 127.0.0.1:{} is already in use",
+            setup.app_port
+        )),
         "{}",
         out.stderr
     );
