@@ -407,3 +407,54 @@ fn unreachable_engine_missing_image_and_taken_port_are_clear_errors() {
     );
     assert!(setup.inspect().is_none(), "nothing was created");
 }
+
+#[test]
+fn old_state_dir_is_offered_and_moved_only_when_asked() {
+    let Some(setup) = Setup::new(false, "") else {
+        return;
+    };
+    let user_home = setup.home.path().join("user-home");
+    let old = user_home.join(".openhands-state");
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::write(old.join("settings.json"), "{}").unwrap();
+    let missing = [
+        "up",
+        "--pull",
+        "never",
+        "--image",
+        "ohproxy-test/never-there:1",
+    ];
+
+    let out = setup.home.cmd(missing).run();
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("--move-state"), "{}", out.stderr);
+    assert!(old.join("settings.json").is_file(), "never moved silently");
+
+    let out = setup
+        .home
+        .cmd(missing.iter().chain(&["--move-state"]))
+        .run();
+    assert!(out.stderr.contains("state: moved"), "{}", out.stderr);
+    assert!(user_home.join(".openhands").join("settings.json").is_file());
+    assert!(!old.exists());
+}
+
+#[test]
+fn unknown_openhands_version_is_refused_before_anything_runs() {
+    let home = Home::new();
+    let config = "domain = \"oh-up.home.arpa\"\n[openhands]\nversion = \"2.0\"\n";
+    std::fs::write(home.path().join("config.toml"), config).unwrap();
+    let out = home.cmd(["up", "--pull", "never"]).run();
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("unknown OpenHands version 2.0"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("hint: set openhands.version"),
+        "{}",
+        out.stderr
+    );
+    assert!(!home.ca_dir().exists(), "no CA was made");
+}
