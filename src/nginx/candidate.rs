@@ -133,3 +133,43 @@ fn map_line(line: &str, scratch: &Path, main: &Path, flat: &Flat) -> String {
         None => line.replace(scratch_name.as_ref(), &main.to_string_lossy()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nginx::dump::Dump;
+
+    #[test]
+    fn warnings_compare_without_their_place() {
+        assert_eq!(
+            without_place("[warn] \"ssl_stapling\" ignored in /etc/nginx/a.conf:12"),
+            "[warn] \"ssl_stapling\" ignored"
+        );
+        let conflict = "[warn] conflicting server name \"a.example\" on 0.0.0.0:443, ignored";
+        assert_eq!(without_place(conflict), conflict);
+    }
+
+    #[test]
+    fn scratch_lines_map_back_to_the_real_file() {
+        let dump = Dump::parse(
+            "# configuration file /e/nginx.conf:\nevents {}\nhttp {\n    include /e/s/*.conf;\n}\n\n",
+        )
+        .unwrap();
+        let site = PathBuf::from("/e/s/ohproxy-a.conf");
+        let overrides = BTreeMap::from([(site, "# one\n# two\nbogus;\n".to_string())]);
+        let flat = dump.flatten(&overrides).unwrap();
+        let n = flat.text.lines().position(|l| l == "bogus;").unwrap() + 1;
+        let scratch = Path::new("/e/.ohproxy-test-x.conf");
+        let line =
+            format!("nginx: [emerg] unknown directive \"bogus\" in /e/.ohproxy-test-x.conf:{n}");
+        assert_eq!(
+            map_line(&line, scratch, Path::new("/e/nginx.conf"), &flat),
+            "nginx: [emerg] unknown directive \"bogus\" in /e/s/ohproxy-a.conf:3"
+        );
+        let whole = "nginx: configuration file /e/.ohproxy-test-x.conf test failed";
+        assert_eq!(
+            map_line(whole, scratch, Path::new("/e/nginx.conf"), &flat),
+            "nginx: configuration file /e/nginx.conf test failed"
+        );
+    }
+}

@@ -36,13 +36,19 @@ impl Nginx {
         // Workers run as an unprivileged user when the master is root: they must be able to
         // walk into the prefix to reach the temp directories nginx chowns to them.
         set_mode(dir.path(), 0o755);
+        // Both listeners are held at once so the two ports differ.
+        let held: Vec<TcpListener> = (0..2)
+            .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port"))
+            .collect();
+        let port = |i: usize| held[i].local_addr().unwrap().port();
         let nginx = Nginx {
             dir,
             binary: binary.to_path_buf(),
             master: None,
-            https_port: free_port(),
-            http_port: free_port(),
+            https_port: port(0),
+            http_port: port(1),
         };
+        drop(held);
         for sub in ["conf", "logs", "tmp", "sites", "certs"] {
             std::fs::create_dir_all(nginx.prefix().join(sub)).unwrap();
             set_mode(&nginx.prefix().join(sub), 0o755);
