@@ -33,12 +33,17 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-echo "building ohproxy and the static test app..." >&2
+# scripts/bench.sh hands over its release build; run alone, this builds a debug one.
+ohproxy="${OHPROXY_BIN:-}"
+if [ -z "$ohproxy" ]; then
+    echo "building ohproxy..." >&2
+    (cd "$root" && cargo build -q -p ohproxy)
+    ohproxy="${CARGO_TARGET_DIR:-$root/target}/debug/ohproxy"
+fi
+echo "building the static test app..." >&2
 triple="$(uname -m)-unknown-linux-gnu"
-(cd "$root" && cargo build -q -p ohproxy \
-    && RUSTFLAGS="-C target-feature=+crt-static" cargo build -q --release -p ohproxy-testapp \
-        --target "$triple" --target-dir "$root/target/testapp")
-ohproxy="${CARGO_TARGET_DIR:-$root/target}/debug/ohproxy"
+(cd "$root" && RUSTFLAGS="-C target-feature=+crt-static" cargo build -q --release \
+    -p ohproxy-testapp --target "$triple" --target-dir "$root/target/testapp")
 mkdir -p "$work/rootfs/etc" "$work/rootfs/tmp"
 cp "$root/target/testapp/$triple/release/ohproxy-testapp" "$work/rootfs/"
 image="ohproxy-bench/testapp:$$"
