@@ -40,13 +40,19 @@ impl Engine {
             }
             other => unreachable(other.to_string(), HINT_NOT_RUNNING),
         })?;
-        match tokio::time::timeout(PING_TIMEOUT, docker.ping()).await {
+        // Speak the engine's API version when it is older than ours, then check it answers.
+        let checked = async {
+            let docker = docker.negotiate_version().await?;
+            docker.ping().await?;
+            Ok::<Docker, bollard::errors::Error>(docker)
+        };
+        match tokio::time::timeout(PING_TIMEOUT, checked).await {
             Err(_) => Err(unreachable(
                 format!("no answer within {} s", PING_TIMEOUT.as_secs()),
                 HINT_NOT_RUNNING,
             )),
             Ok(Err(e)) => Err(classify(&e, unreachable)),
-            Ok(Ok(_)) => Ok(Engine { docker, host }),
+            Ok(Ok(docker)) => Ok(Engine { docker, host }),
         }
     }
 
@@ -85,7 +91,11 @@ fn classify(
     err: &bollard::errors::Error,
     unreachable: impl Fn(String, &'static str) -> DockerError,
 ) -> DockerError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    // `IOError` is transparent: its own source skips the I/O error itself.
+    let mut source: Option<&(dyn std::error::Error + 'static)> = match err {
+        bollard::errors::Error::IOError { err } => Some(err),
+        other => Some(other),
+    };
     while let Some(cause) = source {
         if let Some(io) = cause.downcast_ref::<std::io::Error>() {
             return match io.kind() {
@@ -121,5 +131,32 @@ mod tests {
             PathBuf::from(DEFAULT_SOCKET)
         );
         assert_eq!(socket_path_of("unix://"), PathBuf::from(DEFAULT_SOCKET));
+    }
+
+    #[test]
+    fn causes_get_their_own_hint() {
+        let make = |reason: String, hint: &'static str| DockerError::Unreachable {
+            host: "unix:///s".into(),
+            reason,
+            hint,
+        };
+        let denied = bollard::errors::Error::from(std::io::Error::from(
+            std::io::ErrorKind::PermissionDenied,
+        ));
+        let err = classify(&denied, make);
+        assert_eq!(
+            err.to_string(),
+            "cannot reach the Docker engine at unix:///s: permission denied"
+        );
+        assert!(err.hint().unwrap().contains("docker group"));
+        let refused = bollard::errors::Error::from(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        ));
+        assert!(
+            classify(&refused, make)
+                .hint()
+                .unwrap()
+                .contains("DOCKER_HOST")
+        );
     }
 }
