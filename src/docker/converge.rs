@@ -193,8 +193,25 @@ pub async fn remove(engine: &Engine, id: &str) -> Result<(), DockerError> {
     match engine.docker.remove_container(id, Some(options)).await {
         Ok(()) => Ok(()),
         Err(e) if is_status(&e, 404) => Ok(()),
+        // Someone else (a prune, `docker rm`) is removing it already: wait for that.
+        Err(e) if is_status(&e, 409) && e.to_string().contains("in progress") => {
+            wait_gone(engine, id).await
+        }
         Err(e) => Err(api(format!("removing container {}", short(id)))(e)),
     }
+}
+
+async fn wait_gone(engine: &Engine, id: &str) -> Result<(), DockerError> {
+    for _ in 0..300 {
+        if observe::container(engine, id).await?.is_none() {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Err(DockerError::Api {
+        action: format!("removing container {}", short(id)),
+        source: bollard::errors::Error::RequestTimeoutError,
+    })
 }
 
 fn holds_port(current: &Observed, port: u16) -> bool {

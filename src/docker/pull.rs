@@ -71,24 +71,38 @@ async fn pull_image(
         .from_image(repository)
         .tag(tag)
         .build();
-    let failed = |message: String| DockerError::PullFailed {
-        image: reference.to_string(),
-        message,
-    };
-    let mut stream = engine.docker.create_image(Some(options), None, None);
+    let stream = engine.docker.create_image(Some(options), None, None);
+    follow(stream, on_progress)
+        .await
+        .map_err(|message| DockerError::PullFailed {
+            image: reference.to_string(),
+            message,
+        })
+}
+
+/// Reads a pull's progress stream to its end. The engine reports a failure either as an
+/// error response before the stream starts (bad name, unreachable registry) or as an
+/// `errorDetail` message in the middle of it; both end the pull with their message.
+pub async fn follow<S>(
+    mut stream: S,
+    on_progress: &mut dyn FnMut(&CreateImageInfo),
+) -> Result<(), String>
+where
+    S: futures_util::Stream<Item = Result<CreateImageInfo, bollard::errors::Error>> + Unpin,
+{
     while let Some(item) = stream.next().await {
         match item {
             Ok(info) => {
                 if let Some(detail) = &info.error_detail {
-                    return Err(failed(detail.message.clone().unwrap_or_default()));
+                    return Err(detail.message.clone().unwrap_or_default());
                 }
                 on_progress(&info);
             }
             Err(bollard::errors::Error::DockerResponseServerError { message, .. }) => {
-                return Err(failed(message));
+                return Err(message);
             }
-            Err(bollard::errors::Error::DockerStreamError { error }) => return Err(failed(error)),
-            Err(other) => return Err(failed(other.to_string())),
+            Err(bollard::errors::Error::DockerStreamError { error }) => return Err(error),
+            Err(other) => return Err(other.to_string()),
         }
     }
     Ok(())
@@ -114,6 +128,41 @@ pub fn split_reference(reference: &str) -> (&str, &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_util::stream;
+
+    fn message(json: &str) -> Result<CreateImageInfo, bollard::errors::Error> {
+        Ok(serde_json::from_str(json).unwrap())
+    }
+
+    #[tokio::test]
+    async fn errors_before_and_during_the_stream_end_the_pull() {
+        let mut seen = Vec::new();
+        let before = stream::iter(vec![Err(
+            bollard::errors::Error::DockerResponseServerError {
+                status_code: 404,
+                message: "pull access denied for nope".into(),
+            },
+        )]);
+        let err = follow(before, &mut |i| seen.push(i.clone()))
+            .await
+            .unwrap_err();
+        assert_eq!(err, "pull access denied for nope");
+        assert!(seen.is_empty());
+
+        let during = stream::iter(vec![
+            message(r#"{"status":"Pulling fs layer","progressDetail":{},"id":"a1"}"#),
+            message(r#"{"errorDetail":{"message":"unexpected EOF"},"error":"unexpected EOF"}"#),
+            message(r#"{"status":"never shown","id":"a1"}"#),
+        ]);
+        let err = follow(during, &mut |i| seen.push(i.clone()))
+            .await
+            .unwrap_err();
+        assert_eq!(err, "unexpected EOF");
+        assert_eq!(seen.len(), 1, "progress up to the error, nothing after");
+
+        let fine = stream::iter(vec![message(r#"{"status":"Status: Image is up to date"}"#)]);
+        assert!(follow(fine, &mut |_| {}).await.is_ok());
+    }
 
     #[test]
     fn references_split_at_the_tag_only() {

@@ -14,27 +14,29 @@ use bollard::query_parameters::{
 };
 use tungstenite::Message;
 
-use crate::support::docker::{self, Cleanup, Run, block_on, require_docker, test_image};
+use crate::support::docker::{Cleanup, block_on, require_docker, test_image};
 use crate::support::https::Client;
 use crate::support::nginx::{Nginx, free_port};
 use crate::support::{Home, Output, require};
 
-const DOMAIN: &str = "oh-up.home.arpa";
+mod faults;
+
+pub const DOMAIN: &str = "oh-up.home.arpa";
 
 /// One setup: a home with a config for a unique container name and app port, and, when
 /// asked, a running private nginx that the config points at.
-struct Setup {
-    home: Home,
-    engine: Docker,
-    nginx: Option<Nginx>,
-    cleanup: Cleanup,
-    name: String,
-    app_port: u16,
+pub struct Setup {
+    pub home: Home,
+    pub engine: Docker,
+    pub nginx: Option<Nginx>,
+    pub cleanup: Cleanup,
+    pub name: String,
+    pub app_port: u16,
 }
 
 impl Setup {
     /// `None` (skipped loudly) without an engine, or without nginx when `with_nginx`.
-    fn new(with_nginx: bool, openhands: &str) -> Option<Setup> {
+    pub fn new(with_nginx: bool, openhands: &str) -> Option<Setup> {
         let engine = require_docker()?;
         let nginx = if with_nginx {
             let mut nginx = Nginx::new(&require("nginx")?);
@@ -56,12 +58,12 @@ impl Setup {
         Some(setup)
     }
 
-    fn config_file(&self) -> PathBuf {
+    pub fn config_file(&self) -> PathBuf {
         self.home.path().join("config.toml")
     }
 
     /// Writes the config; `openhands` is extra lines for the `[openhands]` table.
-    fn write_config(&self, openhands: &str) {
+    pub fn write_config(&self, openhands: &str) {
         let (https, http) = match &self.nginx {
             Some(nginx) => (nginx.https_port, nginx.http_port),
             None => (free_port(), free_port()),
@@ -81,14 +83,14 @@ impl Setup {
         std::fs::write(self.config_file(), text).unwrap();
     }
 
-    fn up(&self) -> Output {
+    pub fn up(&self) -> Output {
         let image = test_image();
         self.home
             .cmd(["up", "--pull", "never", "--image", &image, "--wait", "30"])
             .run()
     }
 
-    fn inspect(&self) -> Option<ContainerInspectResponse> {
+    pub fn inspect(&self) -> Option<ContainerInspectResponse> {
         block_on(
             self.engine
                 .inspect_container(&self.name, None::<InspectContainerOptions>),
@@ -96,13 +98,13 @@ impl Setup {
         .ok()
     }
 
-    fn id(&self) -> String {
+    pub fn id(&self) -> String {
         self.inspect()
             .and_then(|c| c.id)
             .expect("the container exists")
     }
 
-    fn client(&self) -> Client {
+    pub fn client(&self) -> Client {
         let ca = self.home.ca_dir().join("rootCA.pem");
         Client::new(&ca, DOMAIN, self.nginx.as_ref().unwrap().https_port)
     }
@@ -127,7 +129,7 @@ impl Drop for Setup {
     }
 }
 
-fn assert_ok(out: &Output) {
+pub fn assert_ok(out: &Output) {
     assert_eq!(
         out.code, 0,
         "stdout:\n{}\nstderr:\n{}",
@@ -292,6 +294,21 @@ fn changed_setting_recreates_and_stopped_container_is_started() {
     let env = setup.client().get("/env").json();
     assert_eq!(env["env"]["TESTAPP_NAME"], "second");
 
+    // A pull that fails (there is no registry) changes nothing.
+    let image = test_image();
+    let out = setup
+        .home
+        .cmd(["up", "--pull", "always", "--image", &image])
+        .run();
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("pulling {image} failed")),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(setup.id(), second);
+    assert_eq!(setup.client().get("/health").status, 200);
+
     let stop = StopContainerOptionsBuilder::default().t(1).build();
     block_on(setup.engine.stop_container(&second, Some(stop))).unwrap();
     let out = setup.up();
@@ -304,157 +321,4 @@ fn changed_setting_recreates_and_stopped_container_is_started() {
     );
     assert_eq!(setup.id(), second, "started, not recreated");
     assert_eq!(setup.client().get("/health").status, 200);
-}
-
-#[test]
-fn foreign_container_with_our_name_is_refused_and_left_running() {
-    let Some(setup) = Setup::new(false, "") else {
-        return;
-    };
-    let foreign = docker::start(
-        &setup.engine,
-        &setup.cleanup,
-        Run {
-            role: "oh",
-            ..Run::default()
-        },
-    );
-    let out = setup.up();
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("that ohproxy did not create"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("hint:") && out.stderr.contains("docker rename"),
-        "{}",
-        out.stderr
-    );
-    let info = setup.inspect().unwrap();
-    assert_eq!(info.id.unwrap(), foreign);
-    assert_eq!(info.state.unwrap().running, Some(true), "left running");
-}
-
-#[test]
-fn app_that_exits_at_start_shows_exit_code_and_log() {
-    let Some(setup) = Setup::new(false, "env = { TESTAPP_EXIT_CODE = \"3\" }") else {
-        return;
-    };
-    let out = setup.up();
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(out.stderr.contains("(exit code 3)"), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("exiting at once with code 3"),
-        "log tail: {}",
-        out.stderr
-    );
-    let state = setup.inspect().unwrap().state.unwrap();
-    assert_ne!(state.running, Some(true), "not left restarting");
-}
-
-#[test]
-fn unreachable_engine_missing_image_and_taken_port_are_clear_errors() {
-    let Some(setup) = Setup::new(false, "") else {
-        return;
-    };
-    let out = setup
-        .home
-        .cmd(["up", "--pull", "never"])
-        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-        .run();
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("cannot reach the Docker engine at unix:///nonexistent/docker.sock"),
-        "{}",
-        out.stderr
-    );
-    assert!(out.stderr.contains("hint:"), "{}", out.stderr);
-
-    let missing = "ohproxy-test/never-there:1";
-    let out = setup
-        .home
-        .cmd(["up", "--pull", "never", "--image", missing])
-        .run();
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains(&format!("image {missing} is not on this Docker engine"))
-    );
-    assert!(out.stderr.contains("--pull missing"), "{}", out.stderr);
-    let out = setup
-        .home
-        .cmd(["up", "--pull", "always", "--image", missing])
-        .run();
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!("pulling {missing} failed")),
-        "{}",
-        out.stderr
-    );
-
-    let _taken = std::net::TcpListener::bind(("127.0.0.1", setup.app_port)).unwrap();
-    let out = setup.up();
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!(
-            "port 127.0.0.1:{} is already in use",
-            setup.app_port
-        )),
-        "{}",
-        out.stderr
-    );
-    assert!(setup.inspect().is_none(), "nothing was created");
-}
-
-#[test]
-fn old_state_dir_is_offered_and_moved_only_when_asked() {
-    let Some(setup) = Setup::new(false, "") else {
-        return;
-    };
-    let user_home = setup.home.path().join("user-home");
-    let old = user_home.join(".openhands-state");
-    std::fs::create_dir_all(&old).unwrap();
-    std::fs::write(old.join("settings.json"), "{}").unwrap();
-    let missing = [
-        "up",
-        "--pull",
-        "never",
-        "--image",
-        "ohproxy-test/never-there:1",
-    ];
-
-    let out = setup.home.cmd(missing).run();
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(out.stderr.contains("--move-state"), "{}", out.stderr);
-    assert!(old.join("settings.json").is_file(), "never moved silently");
-
-    let out = setup
-        .home
-        .cmd(missing.iter().chain(&["--move-state"]))
-        .run();
-    assert!(out.stderr.contains("state: moved"), "{}", out.stderr);
-    assert!(user_home.join(".openhands").join("settings.json").is_file());
-    assert!(!old.exists());
-}
-
-#[test]
-fn unknown_openhands_version_is_refused_before_anything_runs() {
-    let home = Home::new();
-    let config = "domain = \"oh-up.home.arpa\"\n[openhands]\nversion = \"2.0\"\n";
-    std::fs::write(home.path().join("config.toml"), config).unwrap();
-    let out = home.cmd(["up", "--pull", "never"]).run();
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("unknown OpenHands version 2.0"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("hint: set openhands.version"),
-        "{}",
-        out.stderr
-    );
-    assert!(!home.ca_dir().exists(), "no CA was made");
 }
