@@ -296,3 +296,94 @@ fn hostile_flags_are_refused() {
         assert!(out.stdout.is_empty());
     }
 }
+
+/// A copy of this machine's stock /etc/nginx with every absolute path moved into `dir`,
+/// so `nginx -t` reads the distribution's tree and writes nothing outside `dir`.
+fn copy_stock_tree(dir: &Path) -> PathBuf {
+    let etc = dir.join("etc-nginx");
+    let out = crate::support::tool("cp", ["-rL", "/etc/nginx", etc.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::create_dir_all(dir.join("logs")).unwrap();
+    let d = dir.display();
+    let temp_paths = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]
+        .map(|kind| format!("\t{kind}_temp_path {d}/tmp-{kind};\n"))
+        .concat();
+    let out = crate::support::tool("find", [etc.to_str().unwrap(), "-type", "f"]);
+    for file in String::from_utf8_lossy(&out.stdout).lines() {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        let text = text
+            .replace("/etc/nginx", &etc.display().to_string())
+            .replace("/var/log/nginx", &format!("{d}/logs"))
+            .replace("/run/nginx.pid", &format!("{d}/nginx.pid"))
+            .replace(
+                "load_module modules/",
+                "load_module /usr/share/nginx/modules/",
+            )
+            .replacen("http {\n", &format!("http {{\n{temp_paths}"), 1);
+        std::fs::write(file, text).unwrap();
+    }
+    etc
+}
+
+/// The rendered file dropped into conf.d of the distribution's own tree, next to its
+/// default server on port 80: `nginx -t` is clean. A name past the default server-name
+/// hash bucket is the one thing the tree refuses, which only a check against the real
+/// tree (as apply does) can see.
+#[test]
+fn renders_clean_into_the_stock_nginx_tree() {
+    let Some(nginx) = require("nginx") else {
+        return;
+    };
+    if !Path::new("/etc/nginx/nginx.conf").is_file() {
+        eprintln!("\n!!! SKIPPED: no stock /etc/nginx tree here !!!\n");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let etc = copy_stock_tree(work.path());
+    let check = |domain: &str| {
+        let home = home_with(&format!(
+            "domain = \"{domain}\"\n[nginx]\nbinary = \"{}\"\ncert-dir = \"{}\"\n\
+             prefix = \"{}\"\n",
+            nginx.display(),
+            work.path().join("certs").display(),
+            work.path().display(),
+        ));
+        let certs = work.path().join("certs");
+        crate::support::pki::openssl_pki(
+            &work.path().join("pki"),
+            domain,
+            &certs.join(format!("{domain}.pem")),
+            &certs.join(format!("{domain}-key.pem")),
+        );
+        let site = etc.join("conf.d").join("ohproxy.conf");
+        home.cmd(["nginx", "render", "--out", site.to_str().unwrap()])
+            .ok();
+        let out = std::process::Command::new(&nginx)
+            .arg("-p")
+            .arg(work.path())
+            .arg("-c")
+            .arg(etc.join("nginx.conf"))
+            .arg("-e")
+            .arg(work.path().join("logs/error.log"))
+            .arg("-t")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.success(), text)
+    };
+
+    let (ok, text) = check("openhands.home.arpa");
+    assert!(ok && !text.contains("[warn]"), "{text}");
+
+    let long = format!("{}.home.arpa", "a".repeat(43));
+    assert_eq!(long.len(), 53);
+    let (ok, text) = check(&long);
+    assert!(
+        !ok && text.contains("server_names_hash_bucket_size"),
+        "{text}"
+    );
+}
