@@ -6,10 +6,12 @@
 
 pub mod ca;
 pub mod cli;
+pub mod client_steps;
 pub mod commands;
 pub mod config;
 pub mod error;
 pub mod fsx;
+pub mod lan;
 pub mod leaf;
 pub mod names;
 pub mod nginx;

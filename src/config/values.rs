@@ -28,8 +28,11 @@ macro_rules! string_value {
 #[serde(rename_all = "kebab-case")]
 pub enum KeyType {
     #[default]
+    #[value(name = "ecdsa-p256")]
     EcdsaP256,
+    #[value(name = "rsa-2048")]
     Rsa2048,
+    #[value(name = "rsa-3072")]
     Rsa3072,
 }
 

@@ -1,6 +1,7 @@
 //! The integration tests: the built `ohproxy` binary run in a temporary home, against real
 //! tools (openssl, mkcert, certutil, nginx, Docker) where a user would meet them.
 
+mod certs;
 mod docker_image;
 mod support;
 mod testapp;
