@@ -160,6 +160,9 @@ pub struct RenderArgs {
     /// Render for this nginx version instead of the installed one's
     #[arg(long, value_name = "X.Y.Z")]
     pub nginx_version: Option<String>,
+    /// With --nginx-version: the OpenSSL it runs with [default: unknown, the safe settings]
+    #[arg(long, value_name = "X.Y.Z", requires = "nginx_version")]
+    pub openssl_version: Option<String>,
 }
 
 #[derive(Debug, Args)]

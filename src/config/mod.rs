@@ -105,6 +105,9 @@ pub struct NginxSettings {
     /// that client out for the whole max-age.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hsts_max_age: Option<Duration>,
+    /// Listen on IPv6 too; default: when this host can open an IPv6 socket at render time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<bool>,
 }
 
 fn default_proxy_timeout() -> Duration {
@@ -126,6 +129,7 @@ impl Default for NginxSettings {
             proxy_timeout: default_proxy_timeout(),
             upload_limit: default_upload_limit(),
             hsts_max_age: None,
+            ipv6: None,
         }
     }
 }

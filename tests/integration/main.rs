@@ -3,6 +3,8 @@
 
 mod certs;
 mod docker_image;
+mod nginx_proxy;
+mod nginx_render;
 mod support;
 mod testapp;
 mod trust;

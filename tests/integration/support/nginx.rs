@@ -1,0 +1,454 @@
+//! A private nginx for tests: its own prefix in a temporary directory, its own nginx.conf
+//! that includes a site directory inside `http {}`, free high ports, and a master process
+//! that is stopped when the value is dropped, even when the test panics.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One private nginx. Files live under `prefix()`; nothing outside it is touched.
+pub struct Nginx {
+    dir: tempfile::TempDir,
+    binary: PathBuf,
+    master: Option<Child>,
+    /// A free port for the site's HTTPS server.
+    pub https_port: u16,
+    /// A free port for the site's redirect server.
+    pub http_port: u16,
+}
+
+/// A TCP port that was free a moment ago (bound on 127.0.0.1:0, then released).
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().unwrap().port()
+}
+
+impl Nginx {
+    /// Prepares the prefix and nginx.conf; does not start nginx. `binary` is the nginx to run
+    /// (usually `support::require("nginx")`).
+    pub fn new(binary: &Path) -> Nginx {
+        let dir = tempfile::Builder::new()
+            .prefix("ohproxy-nginx-")
+            .tempdir()
+            .expect("temporary nginx prefix");
+        // Workers run as an unprivileged user when the master is root: they must be able to
+        // walk into the prefix to reach the temp directories nginx chowns to them.
+        set_mode(dir.path(), 0o755);
+        // Both listeners are held at once so the two ports differ.
+        let held: Vec<TcpListener> = (0..2)
+            .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port"))
+            .collect();
+        let port = |i: usize| held[i].local_addr().unwrap().port();
+        let nginx = Nginx {
+            dir,
+            binary: binary.to_path_buf(),
+            master: None,
+            https_port: port(0),
+            http_port: port(1),
+        };
+        drop(held);
+        for sub in ["conf", "logs", "tmp", "sites", "certs"] {
+            std::fs::create_dir_all(nginx.prefix().join(sub)).unwrap();
+            set_mode(&nginx.prefix().join(sub), 0o755);
+        }
+        std::fs::write(nginx.conf_path(), nginx.main_conf()).unwrap();
+        nginx
+    }
+
+    pub fn binary(&self) -> &Path {
+        &self.binary
+    }
+
+    /// The prefix (`nginx -p`).
+    pub fn prefix(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The main config file (`nginx -c`).
+    pub fn conf_path(&self) -> PathBuf {
+        self.prefix().join("conf").join("nginx.conf")
+    }
+
+    /// The directory whose `*.conf` files are included inside `http {}`.
+    pub fn site_dir(&self) -> PathBuf {
+        self.prefix().join("sites")
+    }
+
+    /// A directory for certificates and keys, readable by the master.
+    pub fn cert_dir(&self) -> PathBuf {
+        self.prefix().join("certs")
+    }
+
+    pub fn error_log_path(&self) -> PathBuf {
+        self.prefix().join("logs").join("error.log")
+    }
+
+    pub fn pid_path(&self) -> PathBuf {
+        self.prefix().join("logs").join("nginx.pid")
+    }
+
+    /// The `[nginx]` table of an ohproxy config that points everything at this nginx.
+    pub fn config_section(&self) -> String {
+        format!(
+            "[nginx]\nbinary = \"{}\"\nconfig = \"{}\"\nprefix = \"{}\"\nsite-dir = \"{}\"\n\
+             cert-dir = \"{}\"\n",
+            self.binary.display(),
+            self.conf_path().display(),
+            self.prefix().display(),
+            self.site_dir().display(),
+            self.cert_dir().display(),
+        )
+    }
+
+    /// The `[ports]` table of an ohproxy config for this nginx's ports and an app port.
+    pub fn ports_section(&self, app_port: u16) -> String {
+        format!(
+            "[ports]\nhttps = {}\nhttp = {}\napp = {app_port}\n",
+            self.https_port, self.http_port
+        )
+    }
+
+    fn main_conf(&self) -> String {
+        let p = self.prefix().display();
+        format!(
+            "# Private test nginx; everything lives under {p}.\n\
+             daemon off;\n\
+             master_process on;\n\
+             worker_processes 2;\n\
+             pid {pid};\n\
+             error_log {err} notice;\n\
+             events {{\n    worker_connections 512;\n}}\n\
+             http {{\n\
+             \x20   client_body_temp_path {p}/tmp/body;\n\
+             \x20   proxy_temp_path {p}/tmp/proxy;\n\
+             \x20   fastcgi_temp_path {p}/tmp/fastcgi;\n\
+             \x20   uwsgi_temp_path {p}/tmp/uwsgi;\n\
+             \x20   scgi_temp_path {p}/tmp/scgi;\n\
+             \x20   access_log {p}/logs/access.log;\n\
+             \x20   include {sites}/*.conf;\n\
+             }}\n",
+            pid = self.pid_path().display(),
+            err = self.error_log_path().display(),
+            sites = self.site_dir().display(),
+        )
+    }
+
+    /// `nginx -p PREFIX -c CONF -e ERRLOG ARGS...`, so nothing outside the prefix is used.
+    pub fn command<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut command = Command::new(&self.binary);
+        command
+            .arg("-p")
+            .arg(self.prefix())
+            .arg("-c")
+            .arg(self.conf_path())
+            .arg("-e")
+            .arg(self.error_log_path())
+            .args(args);
+        command
+    }
+
+    /// Writes a file into the site directory (as ohproxy or a foreign tool would).
+    pub fn write_site(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.site_dir().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// `nginx -t`: (success, everything it printed).
+    pub fn test_config(&self) -> (bool, String) {
+        let out = self.command(["-t"]).output().expect("nginx -t runs");
+        let text = String::from_utf8_lossy(&out.stderr).into_owned()
+            + &String::from_utf8_lossy(&out.stdout);
+        (out.status.success(), text)
+    }
+
+    /// Starts the master in the foreground (`daemon off`) and waits until it has workers
+    /// and its ports accept connections. Panics with the error log if it does not start.
+    pub fn start(&mut self) {
+        assert!(self.master.is_none(), "nginx already started");
+        let (ok, text) = self.test_config();
+        assert!(ok, "nginx -t failed before start:\n{text}");
+        let child = self
+            .command(Vec::<&str>::new())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx starts");
+        self.master = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(status) = self.master.as_mut().unwrap().try_wait().unwrap() {
+                self.master = None;
+                panic!("nginx exited at start ({status}):\n{}", self.error_log());
+            }
+            if self.pid_file() == Some(self.master_pid()) && !self.worker_pids().is_empty() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("nginx did not come up in 10 s:\n{}", self.error_log());
+    }
+
+    /// The master's pid (panics if not started).
+    pub fn master_pid(&self) -> u32 {
+        self.master.as_ref().expect("nginx started").id()
+    }
+
+    /// The pid in the pid file, if any.
+    pub fn pid_file(&self) -> Option<u32> {
+        std::fs::read_to_string(self.pid_path())
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+    }
+
+    /// Pids of the master's children that are current workers (not ones shutting down).
+    pub fn worker_pids(&self) -> Vec<u32> {
+        let Some(master) = self.master.as_ref().map(Child::id) else {
+            return Vec::new();
+        };
+        children(master)
+            .into_iter()
+            .filter(|(_, cmdline)| {
+                cmdline.starts_with("nginx: worker process") && !cmdline.contains("shutting down")
+            })
+            .map(|(pid, _)| pid)
+            .collect()
+    }
+
+    /// Pids and titles of every child of the master (workers, old workers, cache helpers).
+    pub fn children(&self) -> Vec<(u32, String)> {
+        self.master
+            .as_ref()
+            .map(|m| children(m.id()))
+            .unwrap_or_default()
+    }
+
+    /// `nginx -s reload`, then waits until a fresh set of workers replaced the old one.
+    /// Returns false (after 10 s) if the workers did not change, e.g. the new config was
+    /// refused by the master; the error log then says why.
+    pub fn reload(&self) -> bool {
+        let before = self.worker_pids();
+        let out = self
+            .command(["-s", "reload"])
+            .output()
+            .expect("nginx -s reload runs");
+        if !out.status.success() {
+            return false;
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            let now = self.worker_pids();
+            if !now.is_empty() && now.iter().all(|pid| !before.contains(pid)) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// The whole error log so far.
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self.error_log_path()).unwrap_or_default()
+    }
+
+    /// Reads a log under `<prefix>/logs/`.
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.prefix().join("logs").join(name)).unwrap_or_default()
+    }
+
+    /// Appends a line to the error log, to mark where a test step starts.
+    pub fn mark_error_log(&self, mark: &str) {
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(self.error_log_path())
+            .unwrap();
+        writeln!(file, "--- {mark} ---").unwrap();
+    }
+
+    /// Stops nginx: a fast shutdown, then SIGKILL to master and children after 5 s.
+    pub fn stop(&mut self) {
+        let Some(mut master) = self.master.take() else {
+            return;
+        };
+        let pid = master.id();
+        let kids: Vec<u32> = children(pid).into_iter().map(|(p, _)| p).collect();
+        signal("TERM", pid);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if master.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for kid in kids {
+            signal("KILL", kid);
+        }
+        let _ = master.kill();
+        let _ = master.wait();
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn signal(name: &str, pid: u32) {
+    let _ = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// (pid, process title) of every process whose parent is `parent`, from /proc.
+fn children(parent: u32) -> Vec<(u32, String)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // The command name is in parentheses and may contain spaces; fields follow it.
+        let Some(after) = stat.rfind(')').map(|at| &stat[at + 1..]) else {
+            continue;
+        };
+        let ppid = after
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse::<u32>().ok());
+        if ppid == Some(parent) {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let title = String::from_utf8_lossy(&cmdline)
+                .replace('\0', " ")
+                .trim()
+                .to_string();
+            found.push((pid, title));
+        }
+    }
+    found.sort();
+    found
+}
+
+/// A throw-away CA and a leaf for `domain`, `localhost` and 127.0.0.1, made with openssl.
+pub struct TestPki {
+    pub ca_cert: PathBuf,
+    pub leaf_cert: PathBuf,
+    pub leaf_key: PathBuf,
+}
+
+/// Writes `ca.pem`/`ca-key.pem` into `work` and the leaf as `cert`/`key` (e.g. the paths
+/// `nginx::cert_files` gives for the config). Needs `openssl` on PATH.
+pub fn openssl_pki(work: &Path, domain: &str, cert: &Path, key: &Path) -> TestPki {
+    std::fs::create_dir_all(work).unwrap();
+    for file in [cert, key] {
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+    }
+    let ca_cert = work.join("ca.pem");
+    let ca_key = work.join("ca-key.pem");
+    let csr = work.join("leaf.csr");
+    let ext = work.join("leaf.ext");
+    std::fs::write(
+        &ext,
+        format!(
+            "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+             extendedKeyUsage=serverAuth\nsubjectAltName=DNS:{domain},DNS:localhost,IP:127.0.0.1\n"
+        ),
+    )
+    .unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let s = |p: &Path| p.display().to_string();
+    run_openssl(
+        [
+            &["req", "-x509"][..],
+            &ec,
+            &["-keyout", &s(&ca_key), "-out", &s(&ca_cert)],
+        ]
+        .concat(),
+        &[
+            "-days",
+            "2",
+            "-subj",
+            "/CN=ohproxy test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+    run_openssl(
+        [&["req"][..], &ec, &["-keyout", &s(key), "-out", &s(&csr)]].concat(),
+        &["-subj", &format!("/CN={domain}")],
+    );
+    run_openssl(
+        vec![
+            "x509",
+            "-req",
+            "-in",
+            &s(&csr),
+            "-CA",
+            &s(&ca_cert),
+            "-CAkey",
+            &s(&ca_key),
+        ],
+        &[
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &s(&ext),
+            "-out",
+            &s(cert),
+        ],
+    );
+    set_mode(key, 0o600);
+    TestPki {
+        ca_cert,
+        leaf_cert: cert.to_path_buf(),
+        leaf_key: key.to_path_buf(),
+    }
+}
+
+fn run_openssl(args: Vec<&str>, more: &[&str]) {
+    let out = Command::new("openssl")
+        .args(&args)
+        .args(more)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?} {more:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
