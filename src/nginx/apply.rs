@@ -1,1 +1,366 @@
-//! Placeholder: the safe apply; filled in by the nginx apply work.
+//! The safe apply: render the site file, install the leaf, test the candidate inside the
+//! whole config, swap it in atomically, reload, confirm that nginx really serves the new
+//! config, and put the previous file and certificate back if any step fails. Returns what
+//! happened; never prints.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use super::CertFiles;
+use super::candidate::{self, TestReport};
+use super::discover::{self, Found};
+use super::process::{self, LogMark, Master, ReloadMethod};
+use super::{precheck, template, version};
+use crate::config::Config;
+use crate::error::WithHint;
+use crate::fsx;
+use crate::paths::Paths;
+
+/// How long a reload may take to bring up new workers. nginx retries a busy port five
+/// times, 500 ms apart, before it gives up and keeps the old config.
+const RELOAD_WAIT: Duration = Duration::from_secs(10);
+
+/// What an apply did.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The site file and the certificate were already in place; nginx was not touched.
+    Unchanged { site_file: PathBuf },
+    /// `--dry-run`: what would change and what `nginx -t` says about it.
+    DryRun {
+        site_file: PathBuf,
+        diff: String,
+        cert_changes: bool,
+        test: TestReport,
+    },
+    /// The new config is live.
+    Applied {
+        site_file: PathBuf,
+        certs: CertFiles,
+        method: ReloadMethod,
+        workers: Vec<u32>,
+        backup_dir: PathBuf,
+    },
+}
+
+/// What apply works from: the nginx found, the rendered candidate and the leaf to install.
+struct Plan {
+    found: Found,
+    certs: CertFiles,
+    candidate: String,
+    names: Vec<String>,
+    leaf_cert: Vec<u8>,
+    leaf_key: Vec<u8>,
+}
+
+/// The previous site file and certificate, restored if the apply fails.
+struct Previous {
+    site: Option<Vec<u8>>,
+    cert: Option<Vec<u8>>,
+    key: Option<Vec<u8>>,
+}
+
+/// Applies the config to nginx, or with `dry_run` only reports what would change.
+pub fn apply(config: &Config, paths: &Paths, dry_run: bool) -> Result<Outcome> {
+    let leaf = crate::leaf::file_names(&config.leaf_names(), false, &paths.leaf_dir());
+    let leaf_cert = read_leaf(&leaf.cert)?;
+    let leaf_key = read_leaf(&leaf.key)?;
+    let found = discover::discover(config)?;
+    let info = version::detect(&found.ctl.binary)?;
+    let certs = super::cert_files(config, paths);
+    let candidate = template::render(config, &certs, &info).context("rendering the site file")?;
+    precheck::check(&found, &candidate)?;
+    let names = precheck::our_servers(&found.site_file, &candidate)?
+        .into_iter()
+        .flat_map(|s| s.names)
+        .collect();
+    let plan = Plan {
+        found,
+        certs,
+        candidate,
+        names,
+        leaf_cert,
+        leaf_key,
+    };
+    let previous = Previous::read(&plan)?;
+
+    let cert_changes = previous.cert.as_deref() != Some(&plan.leaf_cert[..])
+        || previous.key.as_deref() != Some(&plan.leaf_key[..]);
+    let site_changes = previous.site.as_deref() != Some(plan.candidate.as_bytes());
+    if dry_run {
+        return dry(config, &info, &leaf, plan, &previous, cert_changes);
+    }
+    if !site_changes && !cert_changes {
+        return Ok(Outcome::Unchanged {
+            site_file: plan.found.site_file,
+        });
+    }
+
+    let master = process::master(&plan.found.pid_file, &plan.found.ctl.start_hint())?;
+    let backup_dir = paths.state_dir.join("nginx").join("backup");
+    previous.save(&plan, &backup_dir)?;
+    let mut reloaded = None;
+    match install_and_reload(&plan, master, &mut reloaded) {
+        Ok((method, workers)) => Ok(Outcome::Applied {
+            site_file: plan.found.site_file,
+            certs: plan.certs,
+            method,
+            workers,
+            backup_dir,
+        }),
+        Err(cause) => Err(roll_back(&plan, &previous, master, reloaded, cause)),
+    }
+}
+
+fn read_leaf(path: &Path) -> Result<Vec<u8>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(anyhow::anyhow!(
+            "there is no leaf certificate at {}",
+            path.display()
+        ))
+        .hint("run `ohproxy cert` first"),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+fn dry(
+    config: &Config,
+    info: &version::NginxInfo,
+    leaf: &crate::leaf::LeafFiles,
+    plan: Plan,
+    previous: &Previous,
+    cert_changes: bool,
+) -> Result<Outcome> {
+    let old = String::from_utf8_lossy(previous.site.as_deref().unwrap_or_default()).into_owned();
+    let diff = unified_diff(&old, &plan.candidate, &plan.found.site_file);
+    // The scratch test reads the leaf where it is now, since nothing is installed.
+    let staged = CertFiles {
+        cert: leaf.cert.clone(),
+        key: leaf.key.clone(),
+    };
+    let testable = template::render(config, &staged, info).context("rendering the site file")?;
+    let test = candidate::test(&plan.found, &testable, &plan.names)?;
+    Ok(Outcome::DryRun {
+        site_file: plan.found.site_file,
+        diff,
+        cert_changes,
+        test,
+    })
+}
+
+/// A unified diff of the site file, old against new; empty when they are equal.
+pub fn unified_diff(old: &str, new: &str, path: &Path) -> String {
+    if old == new {
+        return String::new();
+    }
+    let name = path.display().to_string();
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("{name} (installed)"), &format!("{name} (new)"))
+        .to_string()
+}
+
+impl Previous {
+    fn read(plan: &Plan) -> Result<Previous> {
+        Ok(Previous {
+            site: read_optional(&plan.found.site_file)?,
+            cert: read_optional(&plan.certs.cert)?,
+            key: read_optional(&plan.certs.key)?,
+        })
+    }
+
+    /// Keeps a copy of the previous files under the state dir, for the user too.
+    fn save(&self, plan: &Plan, dir: &Path) -> Result<()> {
+        fsx::create_dir(dir, 0o700)?;
+        let copies = [
+            (&self.site, &plan.found.site_file, 0o644),
+            (&self.cert, &plan.certs.cert, 0o644),
+            (&self.key, &plan.certs.key, 0o600),
+        ];
+        for (bytes, path, mode) in copies {
+            if let (Some(bytes), Some(name)) = (bytes, path.file_name()) {
+                fsx::write_atomic(&dir.join(name), bytes, mode)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts every file back as it was (or removes what did not exist).
+    fn restore(&self, plan: &Plan) -> Result<()> {
+        let files = [
+            (&self.site, &plan.found.site_file, 0o644),
+            (&self.cert, &plan.certs.cert, 0o644),
+            (&self.key, &plan.certs.key, 0o600),
+        ];
+        for (bytes, path, mode) in files {
+            match bytes {
+                Some(bytes) => fsx::write_atomic(path, bytes, mode)?,
+                None => fsx::remove_if_exists(path)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// The steps that change nginx. `reloaded` is set once a reload was asked for, so that a
+/// failure after it knows to reload the restored files.
+fn install_and_reload(
+    plan: &Plan,
+    master: Master,
+    reloaded: &mut Option<ReloadMethod>,
+) -> Result<(ReloadMethod, Vec<u32>)> {
+    let found = &plan.found;
+    if let Some(dir) = plan.certs.cert.parent() {
+        fsx::create_dir(dir, 0o755)?;
+    }
+    fsx::write_atomic(&plan.certs.cert, &plan.leaf_cert, 0o644)?;
+    fsx::write_atomic(&plan.certs.key, &plan.leaf_key, 0o600)?;
+
+    // Written aside as a hidden file, which nginx's include globs skip.
+    let aside = found.site_dir.join(format!(
+        ".{}.new",
+        found
+            .site_file
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+    ));
+    fsx::write_atomic(&aside, plan.candidate.as_bytes(), 0o644)?;
+    let test = candidate::test(found, &plan.candidate, &plan.names);
+    let test = match test {
+        Ok(test) if test.ok => test,
+        other => {
+            let _ = fsx::remove_if_exists(&aside);
+            return Err(test_failure(other, "the new site file"));
+        }
+    };
+    tracing::debug!("nginx -t of the candidate: {:?}", test.output);
+
+    std::fs::rename(&aside, &found.site_file)
+        .with_context(|| format!("moving {} into place", aside.display()))?;
+    // The scratch test saw the whole config; this one sees the real files in place.
+    let live = candidate::test_live(found, &plan.names);
+    if !matches!(&live, Ok(t) if t.ok) {
+        return Err(test_failure(
+            live,
+            "the config with the new site file in place",
+        ));
+    }
+
+    let method = if process::managed_by_systemd(master) {
+        ReloadMethod::Systemd
+    } else {
+        ReloadMethod::Signal
+    };
+    let before = process::workers(master);
+    let mark = found.error_log.as_deref().and_then(LogMark::now);
+    *reloaded = Some(method);
+    process::reload(method, found.ctl.command())?;
+    let workers = confirm_live(found, master, &before, mark.as_ref())?;
+    Ok((method, workers))
+}
+
+fn test_failure(result: Result<TestReport>, what: &str) -> anyhow::Error {
+    match result {
+        Err(e) => e.context(format!("testing {what}")),
+        Ok(report) => {
+            let lines = if report.problems.is_empty() {
+                super::process::last_lines(&report.output.join("\n"))
+            } else {
+                report.problems.join(" / ")
+            };
+            anyhow::anyhow!("`nginx -t` refused {what}: {lines}")
+        }
+    }
+}
+
+/// Waits until the reload has really taken. nginx's exit code cannot tell: the signal is
+/// delivered before the master reads the new config, and a master that then cannot bind a
+/// new port logs `[emerg]` and carries on with the old config and the old workers. So the
+/// proof is on the master itself: its current workers are all new processes (old ones are
+/// retitled "shutting down" or gone), and the error log gained no `[emerg]` meanwhile.
+fn confirm_live(
+    found: &Found,
+    master: Master,
+    before: &[u32],
+    mark: Option<&LogMark>,
+) -> Result<Vec<u32>> {
+    let deadline = Instant::now() + RELOAD_WAIT;
+    loop {
+        let failures = mark.map(LogMark::failures_since).unwrap_or_default();
+        if let Some(line) = failures.first() {
+            bail!("nginx refused the new config when reloading: {line}");
+        }
+        let now = process::workers(master);
+        if !now.is_empty() && now.iter().all(|pid| !before.contains(pid)) {
+            return Ok(now);
+        }
+        if !Path::new(&format!("/proc/{}", master.pid)).exists() {
+            bail!(
+                "the nginx master (pid {}) exited during the reload",
+                master.pid
+            );
+        }
+        if Instant::now() > deadline {
+            let log = found
+                .error_log
+                .as_ref()
+                .map(|p| format!("; see {}", p.display()))
+                .unwrap_or_default();
+            bail!(
+                "nginx did not start new workers within {} s of the reload, so the new \
+                 config is not live{log}",
+                RELOAD_WAIT.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Restores the previous files, reloads again if a reload was attempted, and returns the
+/// error that says what failed and what was done about it.
+fn roll_back(
+    plan: &Plan,
+    previous: &Previous,
+    master: Master,
+    reloaded: Option<ReloadMethod>,
+    cause: anyhow::Error,
+) -> anyhow::Error {
+    if let Err(e) = previous.restore(plan) {
+        return cause.context(format!(
+            "apply failed, and restoring the previous site file and certificate failed too \
+             ({e:#}); check {} by hand",
+            plan.found.site_file.display()
+        ));
+    }
+    let Some(method) = reloaded else {
+        return cause.context(
+            "apply failed; nothing live changed, the previous site file and certificate are \
+             in place",
+        );
+    };
+    let before = process::workers(master);
+    let again = process::reload(method, plan.found.ctl.command())
+        .and_then(|()| confirm_live(&plan.found, master, &before, None));
+    match again {
+        Ok(_) => cause.context(
+            "apply failed; the previous site file and certificate were restored and nginx \
+             reloaded with them",
+        ),
+        Err(e) => cause.context(format!(
+            "apply failed; the previous site file and certificate were restored, but \
+             reloading nginx with them failed too ({e:#})"
+        )),
+    }
+}

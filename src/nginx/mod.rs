@@ -2,7 +2,11 @@
 //! puts it and the leaf into a running nginx.
 
 pub mod apply;
+pub mod candidate;
 pub mod discover;
+pub mod dump;
+pub mod precheck;
+pub mod process;
 pub mod template;
 pub mod version;
 

@@ -3,6 +3,7 @@
 
 mod certs;
 mod docker_image;
+mod nginx_apply;
 mod nginx_proxy;
 mod nginx_render;
 mod support;
