@@ -131,7 +131,8 @@ impl Ca {
 
         let subject = cert.subject().to_string();
         let not_after = cert.validity().not_after.to_datetime();
-        let issuer = Issuer::from_ca_cert_pem(cert_pem, key).map_err(|e| bad_cert(e.to_string()))?;
+        let issuer =
+            Issuer::from_ca_cert_pem(cert_pem, key).map_err(|e| bad_cert(e.to_string()))?;
         Ok(Ca {
             dir: dir.to_path_buf(),
             cert_pem: cert_pem.to_string(),

@@ -114,7 +114,10 @@ fn android(file: &str) -> Platform {
 pub const HOSTS_FILES: [(&str, &str); 3] = [
     ("macOS, Linux", "/etc/hosts"),
     ("Windows", r"C:\Windows\System32\drivers\etc\hosts"),
-    ("phones", "use the router's DNS (a local DNS entry), as phones have no hosts file"),
+    (
+        "phones",
+        "use the router's DNS (a local DNS entry), as phones have no hosts file",
+    ),
 ];
 
 /// The line a client adds to its hosts file to reach `domain` at `address`.
@@ -160,14 +163,20 @@ mod tests {
                 platform.name
             );
         }
-        let ios = platforms.iter().find(|p| p.name.starts_with("iOS")).unwrap();
+        let ios = platforms
+            .iter()
+            .find(|p| p.name.starts_with("iOS"))
+            .unwrap();
         assert!(ios.steps.iter().any(|s| s.contains("full trust")));
     }
 
     #[test]
     fn hosts_line_has_address_then_name() {
         let ip: IpAddr = "192.168.1.20".parse().unwrap();
-        assert_eq!(hosts_line(Some(ip), "oh.home.arpa"), "192.168.1.20 oh.home.arpa");
+        assert_eq!(
+            hosts_line(Some(ip), "oh.home.arpa"),
+            "192.168.1.20 oh.home.arpa"
+        );
         assert!(hosts_line(None, "oh.home.arpa").ends_with(" oh.home.arpa"));
     }
 }

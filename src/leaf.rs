@@ -5,8 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use rcgen::{
-    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, KeyUsagePurpose,
-    SanType,
+    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, KeyUsagePurpose, SanType,
 };
 use time::OffsetDateTime;
 
@@ -80,11 +79,7 @@ pub fn issue(ca: &Ca, request: &Request<'_>) -> Result<Leaf, rcgen::Error> {
     let mut dn = DistinguishedName::new();
     dn.push(DnType::OrganizationName, "ohproxy development certificate");
     params.distinguished_name = dn;
-    params.subject_alt_names = request
-        .names
-        .iter()
-        .map(san)
-        .collect::<Result<_, _>>()?;
+    params.subject_alt_names = request.names.iter().map(san).collect::<Result<_, _>>()?;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     // Only RSA key exchange (TLS 1.2 without forward secrecy) encrypts with the leaf's key.
     if request.key_type != KeyType::EcdsaP256 {

@@ -20,7 +20,10 @@ pub fn run(paths: &Paths, command: CaCommand) -> Result<()> {
         CaCommand::Trust(args) => super::trust::trust(paths, args),
         CaCommand::Untrust(args) => super::trust::untrust(paths, args),
         CaCommand::Path => {
-            ui::data(format!("{}\n", ca_dir(optional_config(paths)?.as_ref(), paths).display()));
+            ui::data(format!(
+                "{}\n",
+                ca_dir(optional_config(paths)?.as_ref(), paths).display()
+            ));
             Ok(())
         }
         CaCommand::Show => show(paths),

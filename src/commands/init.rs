@@ -63,7 +63,9 @@ fn previous_config(paths: &Paths) -> Option<Config> {
     match Config::load(&paths.config_file) {
         Ok(config) => Some(config),
         Err(err) => {
-            ui::warn(format!("starting a new config: the old one is unusable: {err:#}"));
+            ui::warn(format!(
+                "starting a new config: the old one is unusable: {err:#}"
+            ));
             None
         }
     }
@@ -71,9 +73,7 @@ fn previous_config(paths: &Paths) -> Option<Config> {
 
 fn build_config(args: &InitArgs, previous: Option<Config>) -> Result<Config> {
     let domain = match (&args.domain, &previous) {
-        (Some(text), _) => {
-            Domain::parse(text).map_err(|e| invalid(format!("--domain: {e}")))?
-        }
+        (Some(text), _) => Domain::parse(text).map_err(|e| invalid(format!("--domain: {e}")))?,
         (None, Some(previous)) => previous.domain.clone(),
         (None, None) => {
             return Err(invalid("--domain is required: the name clients will open"))
@@ -81,10 +81,7 @@ fn build_config(args: &InitArgs, previous: Option<Config>) -> Result<Config> {
         }
     };
     let mut config = match previous {
-        Some(previous) => Config {
-            domain,
-            ..previous
-        },
+        Some(previous) => Config { domain, ..previous },
         None => Config::new(domain),
     };
     for text in &args.names {
@@ -148,7 +145,11 @@ fn adopted_dir(args: &InitArgs) -> Result<Option<PathBuf>> {
 
 fn report(paths: &Paths, config: &Config, ca: &Ca, created: bool, lan: &[IpAddr], added: bool) {
     let verb = if created { "created" } else { "using" };
-    let adopted = if config.ca.root.is_some() { " (adopted, never modified)" } else { "" };
+    let adopted = if config.ca.root.is_some() {
+        " (adopted, never modified)"
+    } else {
+        ""
+    };
     ui::status(format!("wrote {}", paths.config_file.display()));
     ui::status(format!("{verb} the CA in {}{adopted}", ca.dir().display()));
     ui::status(format!("  certificate: {}", ca.cert_path().display()));

@@ -213,8 +213,12 @@ fn tls_error(err: &io::Error) -> Option<&rustls::Error> {
 
 fn client(s: &Setup, found: &Found) -> Result<Client, Outcome> {
     let ca = found.ca.as_ref().expect("the CA check passed");
-    Client::new(&ca.der, s.config.domain.as_str(), s.config.ports.https.get())
-        .map_err(|e| Outcome::failure(format!("cannot set up TLS with our CA: {e}"), ""))
+    Client::new(
+        &ca.der,
+        s.config.domain.as_str(),
+        s.config.ports.https.get(),
+    )
+    .map_err(|e| Outcome::failure(format!("cannot set up TLS with our CA: {e}"), ""))
 }
 
 pub fn tls(s: &Setup, found: &mut Found) -> Outcome {
@@ -288,7 +292,10 @@ pub fn https(s: &Setup, found: &mut Found) -> Outcome {
             "start the app (`ohproxy up`); see the container checks above",
         ),
         Ok((status, body)) => Outcome::failure(
-            format!("GET {url} answered {status} instead of 200: {}", body.trim()),
+            format!(
+                "GET {url} answered {status} instead of 200: {}",
+                body.trim()
+            ),
             "`ohproxy nginx apply` installs the site file that proxies to the app",
         ),
         Err(e) => Outcome::failure(format!("GET {url} failed: {e}"), ""),
@@ -308,7 +315,12 @@ pub fn websocket(
             let body = response
                 .body()
                 .as_deref()
-                .map(|b| String::from_utf8_lossy(b).chars().take(120).collect::<String>())
+                .map(|b| {
+                    String::from_utf8_lossy(b)
+                        .chars()
+                        .take(120)
+                        .collect::<String>()
+                })
                 .unwrap_or_default();
             Err(format!(
                 "the upgrade got {} instead of 101 Switching Protocols {}",
@@ -377,7 +389,10 @@ pub fn hold_open(
         return Outcome::ok(summary).with_detail(detail);
     }
     let started = Instant::now();
-    let _ = socket.get_ref().sock.set_read_timeout(Some(Duration::from_secs(1)));
+    let _ = socket
+        .get_ref()
+        .sock
+        .set_read_timeout(Some(Duration::from_secs(1)));
     while started.elapsed() < hold {
         match socket.read() {
             Ok(tungstenite::Message::Text(text)) if text.as_str() == "2" => {
@@ -390,7 +405,10 @@ pub fn hold_open(
             }
             Ok(_) => {}
             Err(tungstenite::Error::Io(e))
-                if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
             Err(e) => return held_failure(started, &e.to_string(), detail),
         }
     }

@@ -89,7 +89,10 @@ pub fn inspect_app(name: &str) -> Result<Option<App>, String> {
             Err(e) => return Err(format!("cannot reach the Docker engine: {e}")),
         };
         let state = found.state.unwrap_or_default();
-        let ports = found.network_settings.and_then(|n| n.ports).unwrap_or_default();
+        let ports = found
+            .network_settings
+            .and_then(|n| n.ports)
+            .unwrap_or_default();
         Ok(Some(App {
             status: state.status.map(|s| s.to_string()).unwrap_or_default(),
             exit_code: state.exit_code,
@@ -139,7 +142,10 @@ pub fn sandboxes() -> Result<Vec<Sandbox>, String> {
                 .inspect_container(&name, None::<InspectContainerOptions>)
                 .await
                 .map_err(|e| format!("inspecting {name}: {e}"))?;
-            let ports = info.network_settings.and_then(|n| n.ports).unwrap_or_default();
+            let ports = info
+                .network_settings
+                .and_then(|n| n.ports)
+                .unwrap_or_default();
             found.push(Sandbox {
                 name,
                 bindings: bindings(ports),

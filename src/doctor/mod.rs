@@ -198,7 +198,9 @@ pub fn run(paths: &Paths, options: &Options) -> Report {
 
     r.check(CA, &["config"], || certs::ca(s, f));
     r.check(LEAF, &["ca"], || certs::leaf(s, f));
-    r.check(RESOLVE, &["config"], || resolve::check(s.config.domain.as_str()));
+    r.check(RESOLVE, &["config"], || {
+        resolve::check(s.config.domain.as_str())
+    });
     r.check(NGINX, &["config"], || nginx::running(s, f));
     r.check(NGINX_TEST, &["nginx"], || nginx::test(s, f));
     r.check(SITE_FILE, &["nginx"], || nginx::site_file(s, f));
@@ -210,9 +212,13 @@ pub fn run(paths: &Paths, options: &Options) -> Report {
     if s.profile.routing == Routing::Sandboxes {
         r.check(SANDBOX_URL, &["container"], || sandbox::url_pattern(s, f));
         r.check(SANDBOXES, &["container", "tls"], || sandbox::routes(s, f));
-        r.check(WEBSOCKET, &["tls"], || sandbox::websocket(s, f, options.hold));
+        r.check(WEBSOCKET, &["tls", "sandboxes"], || {
+            sandbox::websocket(s, f, options.hold)
+        });
     } else {
-        r.check(WEBSOCKET, &["tls"], || client::socket_io(s, f, options.hold));
+        r.check(WEBSOCKET, &["tls"], || {
+            client::socket_io(s, f, options.hold)
+        });
     }
     Report {
         ca_fingerprint: found.ca.as_ref().map(|ca| ca.fingerprint.clone()),

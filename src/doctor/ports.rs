@@ -26,7 +26,10 @@ pub struct Listeners {
 }
 
 pub fn check(config: &Config) -> Outcome {
-    let ports = [("https", config.ports.https.get()), ("http", config.ports.http.get())];
+    let ports = [
+        ("https", config.ports.https.get()),
+        ("http", config.ports.http.get()),
+    ];
     let mut good = Vec::new();
     let mut bad = Vec::new();
     let mut hidden = Vec::new();
@@ -50,7 +53,9 @@ pub fn check(config: &Config) -> Outcome {
                 list.join(", ")
             ));
         } else if found.holders.is_empty() {
-            hidden.push(format!("port {port} ({role}) is held by a process not visible here"));
+            hidden.push(format!(
+                "port {port} ({role}) is held by a process not visible here"
+            ));
         } else {
             good.push(format!("port {port} ({role}): {}", dedup_names(&named)));
         }

@@ -70,9 +70,8 @@ pub fn pattern_problems(pattern: &str) -> Vec<String> {
         ));
     }
     if pattern.starts_with("http://") {
-        problems.push(
-            "it is plain http://, which an HTTPS page may not open (mixed content)".into(),
-        );
+        problems
+            .push("it is plain http://, which an HTTPS page may not open (mixed content)".into());
     }
     if !pattern.contains("{port}") {
         problems.push("it has no {port}, so every sandbox would get the same URL".into());
@@ -90,8 +89,12 @@ fn agent_port(sandbox: &Sandbox) -> Option<u16> {
 
 fn client_of(s: &Setup, found: &Found) -> Result<Client, Outcome> {
     let ca = found.ca.as_ref().expect("the CA check passed");
-    Client::new(&ca.der, s.config.domain.as_str(), s.config.ports.https.get())
-        .map_err(|e| Outcome::failure(format!("cannot set up TLS with our CA: {e}"), ""))
+    Client::new(
+        &ca.der,
+        s.config.domain.as_str(),
+        s.config.ports.https.get(),
+    )
+    .map_err(|e| Outcome::failure(format!("cannot set up TLS with our CA: {e}"), ""))
 }
 
 pub fn routes(s: &Setup, found: &mut Found) -> Outcome {
@@ -201,7 +204,12 @@ pub fn websocket(s: &Setup, found: &mut Found, hold: Duration) -> Outcome {
             let summary = format!("WebSocket on {target} ({name}): 101 Switching Protocols");
             // An agent-server closes a socket that sends no key within seconds, so a
             // hold only proves what it can.
-            client::hold_open(socket, hold.min(Duration::from_secs(5)), summary, String::new())
+            client::hold_open(
+                socket,
+                hold.min(Duration::from_secs(5)),
+                summary,
+                String::new(),
+            )
         }
         Err(why) => Outcome::failure(format!("{target}: {why}"), client::UPGRADE_FIX),
     }

@@ -30,9 +30,25 @@ fn hostile_names_are_refused_before_anything_is_written() {
     let long_label = format!("{}.test", "a".repeat(64));
     let long_name = format!("{}test", "abcdefghi.".repeat(25));
     let names = [
-        "a;b.test", "a{b.test", "a}b.test", "$host", "a\"b.test", "a'b.test", "a b.test",
-        "a\nb.test", "a..b.test", "-lead.test", "w*.test", "*.*.test", "a.*.test", "*", "",
-        "*.test", "a/b.test", long_label.as_str(), long_name.as_str(),
+        "a;b.test",
+        "a{b.test",
+        "a}b.test",
+        "$host",
+        "a\"b.test",
+        "a'b.test",
+        "a b.test",
+        "a\nb.test",
+        "a..b.test",
+        "-lead.test",
+        "w*.test",
+        "*.*.test",
+        "a.*.test",
+        "*",
+        "",
+        "*.test",
+        "a/b.test",
+        long_label.as_str(),
+        long_name.as_str(),
     ];
     let before = snapshot(home.path());
     for name in names {
@@ -52,7 +68,11 @@ fn hostile_names_are_refused_before_anything_is_written() {
 
     // Without `--`, clap refuses a leading '-' itself, also with exit 2.
     let out = home.cmd(["cert", "-lead.test"]).status(2);
-    assert!(out.stderr.contains("-lead.test") || out.stderr.contains("'-l'"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("-lead.test") || out.stderr.contains("'-l'"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -62,7 +82,10 @@ fn bad_flags_exit_2_naming_the_flag_and_value() {
     for (args, needles) in [
         (vec!["cert", "--days", "826", "a.test"], ["--days", "826"]),
         (vec!["cert", "--days", "0", "a.test"], ["--days", "0"]),
-        (vec!["cert", "--key-type", "dsa", "a.test"], ["--key-type", "dsa"]),
+        (
+            vec!["cert", "--key-type", "dsa", "a.test"],
+            ["--key-type", "dsa"],
+        ),
     ] {
         let out = home.cmd(&args).status(2);
         for needle in needles {
@@ -73,18 +96,36 @@ fn bad_flags_exit_2_naming_the_flag_and_value() {
 
     let fresh = Home::new();
     for (args, needles) in [
-        (vec!["init", "--domain", "a;b.test"], vec!["--domain", "a;b.test"]),
-        (vec!["init", "--domain", "ok.test", "--name", "a b"], vec!["--name", "a b"]),
-        (vec!["init", "--domain", "ok.test", "--https-port", "0"], vec!["--https-port", "0"]),
-        (vec!["init", "--domain", "ok.test", "--http-port", "443"], vec!["--http-port", "443"]),
+        (
+            vec!["init", "--domain", "a;b.test"],
+            vec!["--domain", "a;b.test"],
+        ),
+        (
+            vec!["init", "--domain", "ok.test", "--name", "a b"],
+            vec!["--name", "a b"],
+        ),
+        (
+            vec!["init", "--domain", "ok.test", "--https-port", "0"],
+            vec!["--https-port", "0"],
+        ),
+        (
+            vec!["init", "--domain", "ok.test", "--http-port", "443"],
+            vec!["--http-port", "443"],
+        ),
         (vec!["init"], vec!["--domain"]),
-        (vec!["init", "--domain", "ok.test", "--caroot", "/nonexistent"], vec!["--caroot", "/nonexistent"]),
+        (
+            vec!["init", "--domain", "ok.test", "--caroot", "/nonexistent"],
+            vec!["--caroot", "/nonexistent"],
+        ),
     ] {
         let out = fresh.cmd(&args).status(2);
         for needle in needles {
             assert!(out.stderr.contains(needle), "{args:?}: {}", out.stderr);
         }
-        assert!(snapshot(fresh.path()).is_empty(), "{args:?} wrote something");
+        assert!(
+            snapshot(fresh.path()).is_empty(),
+            "{args:?} wrote something"
+        );
     }
 }
 
@@ -103,9 +144,17 @@ fn broken_cas_give_clear_errors_and_change_nothing() {
     let home = initialised();
     let other = initialised();
     let corrupt = ca_copy(&home, "corrupt");
-    fs::write(corrupt.join("rootCA.pem"), "-----BEGIN CERTIFICATE-----\nnot base64!\n").unwrap();
+    fs::write(
+        corrupt.join("rootCA.pem"),
+        "-----BEGIN CERTIFICATE-----\nnot base64!\n",
+    )
+    .unwrap();
     let mismatched = ca_copy(&home, "mismatched");
-    fs::copy(other.ca_dir().join("rootCA-key.pem"), mismatched.join("rootCA-key.pem")).unwrap();
+    fs::copy(
+        other.ca_dir().join("rootCA-key.pem"),
+        mismatched.join("rootCA-key.pem"),
+    )
+    .unwrap();
     let bad_key = ca_copy(&home, "bad-key");
     fs::write(bad_key.join("rootCA-key.pem"), "garbage").unwrap();
     let keyless = ca_copy(&home, "keyless");
@@ -115,13 +164,30 @@ fn broken_cas_give_clear_errors_and_change_nothing() {
     let made = tool(
         "openssl",
         [
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-subj", "/CN=just a server", "-addext", "basicConstraints=critical,CA:FALSE",
-            "-keyout", not_ca.join("rootCA-key.pem").to_str().unwrap(),
-            "-out", not_ca.join("rootCA.pem").to_str().unwrap(), "-days", "30",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=just a server",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-keyout",
+            not_ca.join("rootCA-key.pem").to_str().unwrap(),
+            "-out",
+            not_ca.join("rootCA.pem").to_str().unwrap(),
+            "-days",
+            "30",
         ],
     );
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
 
     let cases = [
         (&corrupt, "not a PEM certificate"),
@@ -133,15 +199,40 @@ fn broken_cas_give_clear_errors_and_change_nothing() {
     for (dir, needle) in cases {
         let before = snapshot(home.path());
         let out = home.cmd(["cert", "x.test"]).env("CAROOT", dir).status(1);
-        assert!(out.stderr.contains(needle), "{}: {}", dir.display(), out.stderr);
-        assert!(out.stderr.contains(&dir.display().to_string()), "{}", out.stderr);
+        assert!(
+            out.stderr.contains(needle),
+            "{}: {}",
+            dir.display(),
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains(&dir.display().to_string()),
+            "{}",
+            out.stderr
+        );
         let fresh = Home::new();
         let out = fresh
-            .cmd(["init", "--domain", "a.test", "--caroot", dir.to_str().unwrap()])
+            .cmd([
+                "init",
+                "--domain",
+                "a.test",
+                "--caroot",
+                dir.to_str().unwrap(),
+            ])
             .status(2);
-        assert!(out.stderr.contains(needle), "{}: {}", dir.display(), out.stderr);
+        assert!(
+            out.stderr.contains(needle),
+            "{}: {}",
+            dir.display(),
+            out.stderr
+        );
         assert!(snapshot(fresh.path()).is_empty());
-        assert_eq!(snapshot(home.path()), before, "{} changed something", dir.display());
+        assert_eq!(
+            snapshot(home.path()),
+            before,
+            "{} changed something",
+            dir.display()
+        );
     }
 }
 
@@ -152,8 +243,14 @@ fn unwritable_places_are_clear_errors() {
     fs::write(&blocker, "x").unwrap();
     let before = snapshot(home.path());
     let out_dir = blocker.join("certs");
-    let out = home.cmd(["cert", "--out-dir", out_dir.to_str().unwrap(), "a.test"]).status(1);
-    assert!(out.stderr.contains(&out_dir.display().to_string()), "{}", out.stderr);
+    let out = home
+        .cmd(["cert", "--out-dir", out_dir.to_str().unwrap(), "a.test"])
+        .status(1);
+    assert!(
+        out.stderr.contains(&out_dir.display().to_string()),
+        "{}",
+        out.stderr
+    );
     assert_eq!(snapshot(home.path()), before);
 
     // A CA directory that cannot be created: init fails and writes no config.
@@ -172,7 +269,11 @@ fn cert_without_a_ca_or_names_says_what_to_do() {
     let out = home.cmd(["cert"]).status(2);
     assert!(out.stderr.contains("ohproxy init"), "{}", out.stderr);
     let out = home.cmd(["cert", "a.test"]).status(1);
-    assert!(out.stderr.contains("no CA") && out.stderr.contains("ohproxy init"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no CA") && out.stderr.contains("ohproxy init"),
+        "{}",
+        out.stderr
+    );
     assert!(snapshot(home.path()).is_empty());
 }
 
@@ -182,7 +283,13 @@ fn an_adopted_ca_is_never_replaced() {
     let adopted = ca_copy(&home, "adopted");
     let fresh = Home::new();
     fresh
-        .cmd(["init", "--domain", "a.test", "--caroot", adopted.to_str().unwrap()])
+        .cmd([
+            "init",
+            "--domain",
+            "a.test",
+            "--caroot",
+            adopted.to_str().unwrap(),
+        ])
         .ok();
     let before = snapshot(&adopted);
     let out = fresh.cmd(["ca", "replace", "--force"]).status(2);

@@ -14,11 +14,22 @@ use crate::support::require;
 #[test]
 fn the_ca_is_a_pathlen_zero_root_with_a_common_name() {
     let home = initialised();
-    let (cert, key) = (home.ca_dir().join("rootCA.pem"), home.ca_dir().join("rootCA-key.pem"));
+    let (cert, key) = (
+        home.ca_dir().join("rootCA.pem"),
+        home.ca_dir().join("rootCA-key.pem"),
+    );
     assert_eq!(mode(&cert), 0o644);
-    assert!(matches!(mode(&key), 0o400 | 0o600), "CA key mode {:o}", mode(&key));
+    assert!(
+        matches!(mode(&key), 0o400 | 0o600),
+        "CA key mode {:o}",
+        mode(&key)
+    );
     assert!(key_matches(&cert, &key));
-    assert!(fs::read_to_string(&key).unwrap().starts_with("-----BEGIN PRIVATE KEY-----"));
+    assert!(
+        fs::read_to_string(&key)
+            .unwrap()
+            .starts_with("-----BEGIN PRIVATE KEY-----")
+    );
 
     with_cert(&cert, |c| {
         let bc = c.basic_constraints().unwrap().expect("basic constraints");
@@ -35,14 +46,18 @@ fn the_ca_is_a_pathlen_zero_root_with_a_common_name() {
         let v = c.validity();
         let years = (v.not_after.timestamp() - v.not_before.timestamp()) / (365 * 86400);
         assert_eq!(years, 10);
-        assert_eq!(c.public_key().algorithm.algorithm.to_id_string(), "1.2.840.10045.2.1");
+        assert_eq!(
+            c.public_key().algorithm.algorithm.to_id_string(),
+            "1.2.840.10045.2.1"
+        );
     });
 }
 
 #[test]
 fn an_rsa_ca_can_be_asked_for() {
     let home = Home::new();
-    home.cmd(["init", "--domain", "site.test", "--ca-key-type", "rsa-3072"]).ok();
+    home.cmd(["init", "--domain", "site.test", "--ca-key-type", "rsa-3072"])
+        .ok();
     let cert = home.ca_dir().join("rootCA.pem");
     let bits = with_cert(&cert, |c| match c.public_key().parsed().unwrap() {
         x509_parser::public_key::PublicKey::RSA(rsa) => rsa.key_size(),
@@ -59,9 +74,24 @@ const CASES: &[(&[&str], &[&str], bool, bool)] = &[
     (&["127.0.0.1"], &["127.0.0.1"], false, false),
     (&["::1", "site.test"], &["::1", "site.test"], false, false),
     (&["*.wild.test"], &["*.wild.test"], false, false),
-    (&["a.test", "b.test", "10.1.2.3"], &["a.test", "b.test", "10.1.2.3"], false, true),
-    (&["--key-type", "rsa-2048", "r.test"], &["r.test"], true, false),
-    (&["--key-type", "rsa-3072", "--client", "c.test"], &["c.test"], true, true),
+    (
+        &["a.test", "b.test", "10.1.2.3"],
+        &["a.test", "b.test", "10.1.2.3"],
+        false,
+        true,
+    ),
+    (
+        &["--key-type", "rsa-2048", "r.test"],
+        &["r.test"],
+        true,
+        false,
+    ),
+    (
+        &["--key-type", "rsa-3072", "--client", "c.test"],
+        &["c.test"],
+        true,
+        true,
+    ),
 ];
 
 #[test]
@@ -69,7 +99,9 @@ fn leaves_carry_exactly_what_was_asked_for() {
     require("openssl");
     let home = initialised();
     let ca = home.ca_dir().join("rootCA.pem");
-    let ca_skid = with_cert(&ca, key_ids).0.expect("the CA has a subject key id");
+    let ca_skid = with_cert(&ca, key_ids)
+        .0
+        .expect("the CA has a subject key id");
     for (args, sans, rsa, client) in CASES {
         let mut argv = vec!["cert", "--days", "30"];
         argv.extend_from_slice(args);
@@ -77,19 +109,33 @@ fn leaves_carry_exactly_what_was_asked_for() {
             argv.push("--client");
         }
         let out = home.cmd(&argv).ok();
-        let stem = out.stderr.lines().find_map(|l| l.trim().strip_prefix("certificate:"));
+        let stem = out
+            .stderr
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("certificate:"));
         let leaf = std::path::PathBuf::from(stem.expect("status names the certificate").trim());
         let key = leaf.with_file_name(
-            leaf.file_name().unwrap().to_string_lossy().replace(".pem", "-key.pem"),
+            leaf.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .replace(".pem", "-key.pem"),
         );
-        assert!(out.stderr.contains(&key.display().to_string()), "{}", out.stderr);
+        assert!(
+            out.stderr.contains(&key.display().to_string()),
+            "{}",
+            out.stderr
+        );
         assert!(out.stderr.contains("expires:"), "{}", out.stderr);
         assert_eq!(mode(&leaf), 0o644);
         assert_eq!(mode(&key), 0o600);
         assert!(key_matches(&leaf, &key));
         assert_verifies(&ca, &leaf);
         with_cert(&leaf, |c| check_leaf(c, sans, *rsa, *client, 30));
-        assert_eq!(with_cert(&leaf, key_ids).1.as_ref(), Some(&ca_skid), "AKI = CA's SKID");
+        assert_eq!(
+            with_cert(&leaf, key_ids).1.as_ref(),
+            Some(&ca_skid),
+            "AKI = CA's SKID"
+        );
     }
 }
 
@@ -126,7 +172,10 @@ fn check_leaf(c: &X509Certificate<'_>, sans: &[&str], rsa: bool, client: bool, d
         })
         .collect();
     assert_eq!(found, sans);
-    assert!(c.subject().iter_common_name().next().is_none(), "a leaf has no CN");
+    assert!(
+        c.subject().iter_common_name().next().is_none(),
+        "a leaf has no CN"
+    );
     let bc = c.basic_constraints().unwrap();
     assert!(bc.is_none_or(|bc| !bc.value.ca), "a leaf is not a CA");
     let ku = c.key_usage().unwrap().expect("key usage");
@@ -139,7 +188,10 @@ fn check_leaf(c: &X509Certificate<'_>, sans: &[&str], rsa: bool, client: bool, d
     assert!(key_ids(c).1.is_some(), "a leaf names its issuer's key");
     let v = c.validity();
     // Inclusive of both ends, the leaf lasts exactly `days` days.
-    assert_eq!(v.not_after.timestamp() - v.not_before.timestamp() + 1, days * 86400);
+    assert_eq!(
+        v.not_after.timestamp() - v.not_before.timestamp() + 1,
+        days * 86400
+    );
     let now = ::time::OffsetDateTime::now_utc().unix_timestamp();
     assert!(v.not_before.timestamp() <= now && v.not_before.timestamp() > now - 2 * 3600);
 }
@@ -175,11 +227,27 @@ fn a_hundred_leaves_have_unique_serials_and_keys() {
 #[test]
 fn cert_without_names_uses_the_config() {
     let home = Home::new();
-    home.cmd(["init", "--domain", "oh.home.arpa", "--name", "192.168.7.7", "--name", "oh.lan.test"])
-        .ok();
+    home.cmd([
+        "init",
+        "--domain",
+        "oh.home.arpa",
+        "--name",
+        "192.168.7.7",
+        "--name",
+        "oh.lan.test",
+    ])
+    .ok();
     home.cmd(["cert"]).ok();
     let leaf = certs(&home).join("oh.home.arpa+2.pem");
-    with_cert(&leaf, |c| check_leaf(c, &["oh.home.arpa", "192.168.7.7", "oh.lan.test"], false, false, 397));
+    with_cert(&leaf, |c| {
+        check_leaf(
+            c,
+            &["oh.home.arpa", "192.168.7.7", "oh.lan.test"],
+            false,
+            false,
+            397,
+        )
+    });
 }
 
 #[test]
@@ -187,23 +255,34 @@ fn unicode_names_become_punycode() {
     let home = initialised();
     home.cmd(["cert", "bücher.test"]).ok();
     let leaf = certs(&home).join("xn--bcher-kva.test.pem");
-    with_cert(&leaf, |c| check_leaf(c, &["xn--bcher-kva.test"], false, false, 397));
+    with_cert(&leaf, |c| {
+        check_leaf(c, &["xn--bcher-kva.test"], false, false, 397)
+    });
 }
 
 #[test]
 fn init_again_changes_nothing_and_says_why() {
     let home = initialised();
     let config = home.path().join("config.toml");
-    let before = (fs::read(&config).unwrap(), fs::read(home.ca_dir().join("rootCA.pem")).unwrap());
+    let before = (
+        fs::read(&config).unwrap(),
+        fs::read(home.ca_dir().join("rootCA.pem")).unwrap(),
+    );
     let out = home.cmd(["init", "--domain", "other.test"]).ok();
     assert!(out.stderr.contains("nothing changed"), "{}", out.stderr);
-    let after = (fs::read(&config).unwrap(), fs::read(home.ca_dir().join("rootCA.pem")).unwrap());
+    let after = (
+        fs::read(&config).unwrap(),
+        fs::read(home.ca_dir().join("rootCA.pem")).unwrap(),
+    );
     assert_eq!(before, after);
 
     // --force rewrites the config but keeps the CA.
     home.cmd(["init", "--domain", "other.test", "--force"]).ok();
     assert!(fs::read_to_string(&config).unwrap().contains("other.test"));
-    assert_eq!(fs::read(home.ca_dir().join("rootCA.pem")).unwrap(), before.1);
+    assert_eq!(
+        fs::read(home.ca_dir().join("rootCA.pem")).unwrap(),
+        before.1
+    );
 }
 
 #[test]
@@ -211,7 +290,11 @@ fn init_prints_fingerprint_trust_steps_and_hosts_line() {
     let home = Home::new();
     let out = home.cmd(["init", "--domain", "oh.home.arpa"]).ok();
     let fingerprint = home.cmd(["ca", "show"]).ok().stdout;
-    let fp = fingerprint.lines().find_map(|l| l.strip_prefix("sha-256:")).unwrap().trim();
+    let fp = fingerprint
+        .lines()
+        .find_map(|l| l.strip_prefix("sha-256:"))
+        .unwrap()
+        .trim();
     assert_eq!(fp.len(), 32 * 3 - 1);
     assert!(out.stderr.contains(fp), "{}", out.stderr);
     for needle in [
@@ -224,7 +307,11 @@ fn init_prints_fingerprint_trust_steps_and_hosts_line() {
         " oh.home.arpa\n",
         "/etc/hosts",
     ] {
-        assert!(out.stderr.contains(needle), "missing {needle:?} in\n{}", out.stderr);
+        assert!(
+            out.stderr.contains(needle),
+            "missing {needle:?} in\n{}",
+            out.stderr
+        );
     }
     // The fingerprint is the SHA-256 of the DER that `ca export --der` writes.
     let der = home.cmd(["ca", "export", "--der"]).ok().stdout_bytes;
@@ -236,7 +323,10 @@ fn init_prints_fingerprint_trust_steps_and_hosts_line() {
 fn sha256_colon(bytes: &[u8]) -> String {
     use sha2::Digest;
     let d = sha2::Sha256::digest(bytes);
-    d.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+    d.iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 #[test]
@@ -245,8 +335,12 @@ fn ca_path_and_export_to_a_file() {
     let path = home.cmd(["ca", "path"]).ok().stdout;
     assert_eq!(path.trim(), home.ca_dir().display().to_string());
     let out = home.path().join("export.pem");
-    home.cmd(["ca", "export", "--out", out.to_str().unwrap()]).ok();
-    assert_eq!(fs::read(&out).unwrap(), fs::read(home.ca_dir().join("rootCA.pem")).unwrap());
+    home.cmd(["ca", "export", "--out", out.to_str().unwrap()])
+        .ok();
+    assert_eq!(
+        fs::read(&out).unwrap(),
+        fs::read(home.ca_dir().join("rootCA.pem")).unwrap()
+    );
     let pem = home.cmd(["ca", "export"]).ok().stdout;
     assert_eq!(pem.as_bytes(), fs::read(&out).unwrap());
 }
@@ -263,8 +357,17 @@ fn ca_replace_needs_force_and_keeps_the_old_pair() {
     assert!(out.stderr.contains("warning"), "{}", out.stderr);
     let new = fs::read(home.ca_dir().join("rootCA.pem")).unwrap();
     assert_ne!(new, old);
-    let backup = listing(&home.ca_dir()).into_iter().find(|n| n.starts_with("replaced-")).unwrap();
-    assert_eq!(fs::read(home.ca_dir().join(&backup).join("rootCA.pem")).unwrap(), old);
+    let backup = listing(&home.ca_dir())
+        .into_iter()
+        .find(|n| n.starts_with("replaced-"))
+        .unwrap();
+    assert_eq!(
+        fs::read(home.ca_dir().join(&backup).join("rootCA.pem")).unwrap(),
+        old
+    );
     home.cmd(["cert", "n.test"]).ok();
-    assert_verifies(&home.ca_dir().join("rootCA.pem"), &certs(&home).join("n.test.pem"));
+    assert_verifies(
+        &home.ca_dir().join("rootCA.pem"),
+        &certs(&home).join("n.test.pem"),
+    );
 }

@@ -17,7 +17,11 @@ fn killing_cert_mid_write_never_leaves_a_cert_without_its_key() {
     let run_time = started.elapsed().as_micros() as u64;
     let mut killed = 0;
     for round in 0..80u64 {
-        let key_type = if round % 3 == 0 { "rsa-2048" } else { "ecdsa-p256" };
+        let key_type = if round % 3 == 0 {
+            "rsa-2048"
+        } else {
+            "ecdsa-p256"
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_ohproxy"))
             .args(["-q", "cert", "--key-type", key_type, "k.test", "10.0.0.9"])
             .env("OHPROXY_HOME", home.path())
@@ -36,7 +40,10 @@ fn killing_cert_mid_write_never_leaves_a_cert_without_its_key() {
         child.wait().unwrap();
         check_pairs(&dir);
     }
-    assert!(killed > 10, "only {killed} runs were killed; the test proved little");
+    assert!(
+        killed > 10,
+        "only {killed} runs were killed; the test proved little"
+    );
 }
 
 /// Every certificate has its key, matching, and every named file parses.

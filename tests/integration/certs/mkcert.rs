@@ -19,14 +19,22 @@ fn mkcert(caroot: &Path, cwd: &Path, args: &[&str]) {
         .env("TRUST_STORES", "")
         .output()
         .expect("mkcert runs");
-    assert!(out.status.success(), "mkcert {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "mkcert {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A CA made by mkcert (its first run creates the CA), RSA by default or ECDSA.
 fn mkcert_ca(ecdsa: bool) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let scratch = tempfile::tempdir().unwrap();
-    let args: &[&str] = if ecdsa { &["-ecdsa", "first.test"] } else { &["first.test"] };
+    let args: &[&str] = if ecdsa {
+        &["-ecdsa", "first.test"]
+    } else {
+        &["first.test"]
+    };
     mkcert(dir.path(), scratch.path(), args);
     assert!(dir.path().join("rootCA-key.pem").exists());
     dir
@@ -51,17 +59,34 @@ fn an_mkcert_ca_is_adopted_unchanged_and_issues_leaves_it_verifies() {
         let caroot = mkcert_ca(ecdsa);
         let before = files_and_modes(caroot.path());
         let home = Home::new();
-        home.cmd(["init", "--domain", "a.test", "--caroot", caroot.path().to_str().unwrap()])
-            .ok();
+        home.cmd([
+            "init",
+            "--domain",
+            "a.test",
+            "--caroot",
+            caroot.path().to_str().unwrap(),
+        ])
+        .ok();
         let config = fs::read_to_string(home.path().join("config.toml")).unwrap();
-        assert!(config.contains(&caroot.path().display().to_string()), "{config}");
+        assert!(
+            config.contains(&caroot.path().display().to_string()),
+            "{config}"
+        );
         assert!(!home.ca_dir().exists(), "an adopted CA is not copied");
 
         for key_type in ["ecdsa-p256", "rsa-2048"] {
-            home.cmd(["cert", "--key-type", key_type, "a.test", "10.9.8.7"]).ok();
-            assert_verifies(&caroot.path().join("rootCA.pem"), &certs(&home).join("a.test+1.pem"));
+            home.cmd(["cert", "--key-type", key_type, "a.test", "10.9.8.7"])
+                .ok();
+            assert_verifies(
+                &caroot.path().join("rootCA.pem"),
+                &certs(&home).join("a.test+1.pem"),
+            );
         }
-        assert_eq!(files_and_modes(caroot.path()), before, "mkcert's CA is untouched");
+        assert_eq!(
+            files_and_modes(caroot.path()),
+            before,
+            "mkcert's CA is untouched"
+        );
     }
 }
 
@@ -79,9 +104,15 @@ fn init_finds_the_mkcert_ca_by_asking_mkcert() {
         .ok();
     assert!(out.stderr.contains("adopted"), "{}", out.stderr);
     let config = fs::read_to_string(home.path().join("config.toml")).unwrap();
-    assert!(config.contains(&caroot.path().display().to_string()), "{config}");
+    assert!(
+        config.contains(&caroot.path().display().to_string()),
+        "{config}"
+    );
     home.cmd(["cert", "b.test"]).ok();
-    assert_verifies(&caroot.path().join("rootCA.pem"), &certs(&home).join("b.test.pem"));
+    assert_verifies(
+        &caroot.path().join("rootCA.pem"),
+        &certs(&home).join("b.test.pem"),
+    );
 }
 
 #[test]
@@ -91,9 +122,14 @@ fn mkcert_issues_from_our_ca() {
     }
     for key_type in ["ecdsa-p256", "rsa-3072"] {
         let home = Home::new();
-        home.cmd(["init", "--domain", "a.test", "--ca-key-type", key_type]).ok();
+        home.cmd(["init", "--domain", "a.test", "--ca-key-type", key_type])
+            .ok();
         let scratch = tempfile::tempdir().unwrap();
-        mkcert(&home.ca_dir(), scratch.path(), &["from-mkcert.test", "127.0.0.1"]);
+        mkcert(
+            &home.ca_dir(),
+            scratch.path(),
+            &["from-mkcert.test", "127.0.0.1"],
+        );
         assert_verifies(
             &home.ca_dir().join("rootCA.pem"),
             &scratch.path().join("from-mkcert.test+1.pem"),
@@ -108,8 +144,14 @@ fn file_names_match_mkcert() {
     }
     let caroot = mkcert_ca(true);
     let home = Home::new();
-    home.cmd(["init", "--domain", "a.test", "--caroot", caroot.path().to_str().unwrap()])
-        .ok();
+    home.cmd([
+        "init",
+        "--domain",
+        "a.test",
+        "--caroot",
+        caroot.path().to_str().unwrap(),
+    ])
+    .ok();
     let cases: &[&[&str]] = &[
         &["foo.test"],
         &["foo.test", "bar.test", "10.0.0.1"],

@@ -56,15 +56,22 @@ fn handshake(ca: &Path, leaf: &Path, key: &Path, name: &str) -> Result<(), rustl
 fn handshakes_succeed_for_names_in_the_san_and_fail_for_others() {
     for key_type in ["ecdsa-p256", "rsa-2048"] {
         let home = initialised();
-        home.cmd(["cert", "--key-type", key_type, "site.test", "*.wild.test", "127.0.0.1", "::1"])
-            .ok();
+        home.cmd([
+            "cert",
+            "--key-type",
+            key_type,
+            "site.test",
+            "*.wild.test",
+            "127.0.0.1",
+            "::1",
+        ])
+        .ok();
         let ca = home.ca_dir().join("rootCA.pem");
         let leaf = certs(&home).join("site.test+3.pem");
         let key = certs(&home).join("site.test+3-key.pem");
 
         for name in ["site.test", "a.wild.test", "127.0.0.1", "::1"] {
-            handshake(&ca, &leaf, &key, name)
-                .unwrap_or_else(|e| panic!("{key_type} {name}: {e}"));
+            handshake(&ca, &leaf, &key, name).unwrap_or_else(|e| panic!("{key_type} {name}: {e}"));
         }
         for name in ["other.test", "b.a.wild.test", "wild.test", "127.0.0.2"] {
             let err = handshake(&ca, &leaf, &key, name).expect_err(name);

@@ -160,3 +160,4 @@ where
 
 pub mod https;
 pub mod nginx;
+pub mod site;
