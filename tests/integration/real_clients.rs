@@ -102,20 +102,15 @@ fn chromium_trusting_our_ca_loads_the_site_and_opens_a_websocket() {
     );
 }
 
-/// A Python with python-socketio and websocket-client: the venv that
-/// scripts/install-test-deps makes under target/, else the system's.
+/// A Python with python-socketio, websocket-client and requests: Debian's (the packages
+/// scripts/install-test-deps installs), else the first `python3` on PATH (pip users).
 fn python_with_socketio() -> Option<PathBuf> {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let candidates = [
-        workspace.join("target/test-venv/bin/python3"),
-        PathBuf::from("/usr/bin/python3"),
-    ];
+    let candidates = [PathBuf::from("/usr/bin/python3"), PathBuf::from("python3")];
     let found = candidates.into_iter().find(|python| {
-        python.is_file()
-            && Command::new(python)
-                .args(["-c", "import socketio, websocket, requests"])
-                .output()
-                .is_ok_and(|out| out.status.success())
+        Command::new(python)
+            .args(["-c", "import socketio, websocket, requests"])
+            .output()
+            .is_ok_and(|out| out.status.success())
     });
     match found {
         Some(python) => Some(python),
