@@ -61,12 +61,13 @@ pub fn check(config: &Config) -> Outcome {
         }
     }
     if !bad.is_empty() {
-        return Outcome::failure(
-            bad.join("; "),
-            "stop the program that holds the port, or set ports.https/ports.http to free \
-             ones and apply; then start nginx",
-        )
-        .with_detail(good.join("\n"));
+        let fix = if bad.iter().any(|b| b.contains("not nginx")) {
+            "stop the program that holds the port (or set ports.https/ports.http to free ones \
+             and apply), then start nginx"
+        } else {
+            "start nginx; if it does not stay up, its error log says why"
+        };
+        return Outcome::failure(bad.join("; "), fix).with_detail(good.join("\n"));
     }
     if !hidden.is_empty() {
         return Outcome::warning(
