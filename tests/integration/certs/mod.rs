@@ -2,6 +2,7 @@
 //! reads every field, rustls does real handshakes, and the Debian mkcert checks that both
 //! tools can use each other's CA and name files the same way.
 
+mod commands;
 mod errors;
 mod fields;
 mod kill;
