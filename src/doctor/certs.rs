@@ -6,7 +6,7 @@ use std::path::Path;
 use rustls::pki_types::CertificateDer;
 use time::OffsetDateTime;
 
-use super::{Found, Outcome, Setup, client};
+use super::{Found, Outcome, Setup, tls_client};
 use crate::ca::{self, CaError};
 use crate::names::Name;
 
@@ -158,8 +158,8 @@ pub fn leaf(s: &Setup, found: &mut Found) -> Outcome {
     let where_ = files.cert.display();
 
     // The chain, the name and the dates, judged exactly as the TLS check will judge them.
-    if let Err(err) = client::verify_leaf(&ca.der, &der, s.config.domain.as_str()) {
-        let why = client::explain(&err, s.config.domain.as_str(), &facts.summary());
+    if let Err(err) = tls_client::verify_leaf(&ca.der, &der, s.config.domain.as_str()) {
+        let why = tls_client::explain(&err, s.config.domain.as_str(), &facts.summary());
         return Outcome::failure(format!("{where_}: {why}"), fix_issue);
     }
     let missing: Vec<String> = s

@@ -10,6 +10,7 @@ mod nginx;
 mod ports;
 mod resolve;
 mod sandbox;
+mod tls_client;
 
 use std::time::Duration;
 

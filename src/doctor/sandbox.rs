@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
-use super::client::{self, Client};
+use super::client;
 use super::container::{self, Binding, Sandbox};
+use super::tls_client::Client;
 use super::{Found, Outcome, Setup};
 
 /// The agent-server's port inside a sandbox container.
