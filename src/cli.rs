@@ -46,6 +46,8 @@ pub enum Command {
     /// Render the site file, or apply it to nginx safely
     #[command(subcommand)]
     Nginx(NginxCommand),
+    /// Check the whole path a browser takes, from the config to a WebSocket through nginx
+    Doctor(DoctorArgs),
 }
 
 #[derive(Debug, Args)]
@@ -182,4 +184,15 @@ pub struct ApplyArgs {
     /// Show the difference and the `nginx -t` result, change nothing
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print the report as JSON on stdout (the schema is in README.md)
+    #[arg(long)]
+    pub json: bool,
+    /// Keep the WebSocket through nginx open this many seconds, as an idle browser tab does
+    #[arg(long, value_name = "SECONDS", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub hold: u64,
 }

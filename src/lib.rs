@@ -9,6 +9,7 @@ pub mod cli;
 pub mod client_steps;
 pub mod commands;
 pub mod config;
+pub mod doctor;
 pub mod error;
 pub mod fsx;
 pub mod lan;

@@ -4,6 +4,7 @@
 mod ca;
 mod ca_share;
 mod cert;
+mod doctor;
 mod init;
 mod nginx_apply;
 mod nginx_render;
@@ -21,6 +22,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Init(args) => init::run(&paths, args),
         Command::Cert(args) => cert::run(&paths, args),
         Command::Ca(command) => ca::run(&paths, command),
+        Command::Doctor(args) => doctor::run(&paths, args),
         Command::Nginx(NginxCommand::Render(args)) => nginx_render::run(&paths, args),
         Command::Nginx(NginxCommand::Apply(args)) => nginx_apply::run(&paths, args),
     }
