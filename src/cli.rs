@@ -54,6 +54,8 @@ pub enum Command {
     Down(DownArgs),
     /// The container, its match with the config, the URL, certificate expiry and nginx
     Status(StatusArgs),
+    /// Check the whole path a browser takes, from the config to a WebSocket through nginx
+    Doctor(DoctorArgs),
 }
 
 #[derive(Debug, Args)]
@@ -123,6 +125,18 @@ pub enum CaCommand {
     Untrust(TrustArgs),
     /// Replace the CA with a new one; every client must then trust the new one
     Replace(ReplaceArgs),
+    /// Publish the page that hands the CA to phones and laptops; print its URL and QR code
+    Share(ShareArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShareArgs {
+    /// Also write the QR code of the page's URL as a PNG image
+    #[arg(long, value_name = "FILE")]
+    pub png: Option<PathBuf>,
+    /// Also write the QR code of the page's URL as an SVG image
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -211,4 +225,15 @@ pub struct StatusArgs {
     /// A JSON report on stdout (its fields are documented in README.md)
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print the report as JSON on stdout (the schema is in README.md)
+    #[arg(long)]
+    pub json: bool,
+    /// Keep the WebSocket through nginx open this many seconds, as an idle browser tab does
+    #[arg(long, value_name = "SECONDS", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub hold: u64,
 }

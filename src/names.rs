@@ -136,8 +136,19 @@ fn dns_name(input: &str, allow_wildcard: bool) -> Result<String, NameError> {
             "'*' is only allowed as a whole leading label, as in *.example",
         ));
     }
-    let ascii = idna::domain_to_ascii_strict(rest)
-        .map_err(|_| refuse(input, "it is not a valid internationalised name"))?;
+    if rest.len() > MAX_NAME_LEN {
+        return Err(refuse(
+            input,
+            format!("it is longer than {MAX_NAME_LEN} characters"),
+        ));
+    }
+    // ASCII names need only lower-casing; IDNA would hide the precise reason for a refusal.
+    let ascii = if rest.is_ascii() {
+        rest.to_ascii_lowercase()
+    } else {
+        idna::domain_to_ascii_strict(rest)
+            .map_err(|_| refuse(input, "it is not a valid internationalised name"))?
+    };
     check_labels(input, &ascii)?;
     if wildcard && !ascii.contains('.') {
         return Err(refuse(
@@ -271,6 +282,10 @@ mod tests {
         for input in cases {
             let err = Name::parse(input).expect_err(input);
             assert_eq!(err.value, input);
+            assert!(
+                !err.reason.contains("internationalised") || !input.is_ascii(),
+                "{err}"
+            );
         }
     }
 

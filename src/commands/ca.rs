@@ -29,6 +29,7 @@ pub fn run(paths: &Paths, command: CaCommand) -> Result<()> {
         CaCommand::Show => show(paths),
         CaCommand::Export(args) => export(paths, args),
         CaCommand::Replace(args) => replace(paths, args),
+        CaCommand::Share(args) => super::ca_share::run(paths, args),
     }
 }
 

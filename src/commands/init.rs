@@ -51,7 +51,8 @@ pub fn run(paths: &Paths, args: InitArgs) -> Result<()> {
     config.save(&paths.config_file)?;
 
     report(paths, &config, &ca, created, &lan, args.lan);
-    Ok(())
+    ui::status("\nOr open this page on the phone or laptop, once nginx serves the site:");
+    super::ca_share::announce(paths, &config, &ca)
 }
 
 /// The current config file, kept as the base for `--force` so settings that no flag

@@ -2,7 +2,9 @@
 //! the user. `run` is the only entry point from `main`.
 
 mod ca;
+mod ca_share;
 mod cert;
+mod doctor;
 mod down;
 mod init;
 mod nginx_apply;
@@ -25,6 +27,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Init(args) => init::run(&paths, args),
         Command::Cert(args) => cert::run(&paths, args),
         Command::Ca(command) => ca::run(&paths, command),
+        Command::Doctor(args) => doctor::run(&paths, args),
         Command::Nginx(NginxCommand::Render(args)) => nginx_render::run(&paths, args),
         Command::Nginx(NginxCommand::Apply(args)) => nginx_apply::run(&paths, args),
         Command::Up(args) => up::run(&paths, args),

@@ -201,7 +201,7 @@ fn nginx_report(config: &Config, paths: &Paths) -> NginxReport {
     let compare = || -> Result<(PathBuf, bool)> {
         let found = nginx::discover::discover(config)?;
         let info = nginx::version::detect(&found.ctl.binary)?;
-        let wanted = nginx::template::render(config, &nginx::cert_files(config, paths), &info)?;
+        let wanted = nginx::render_site(config, paths, &info)?;
         let live = std::fs::read_to_string(&found.site_file).ok();
         Ok((found.site_file, live.as_deref() == Some(wanted.as_str())))
     };

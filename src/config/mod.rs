@@ -92,6 +92,10 @@ pub struct NginxSettings {
     /// Where the leaf and key are installed for nginx; default: under the state dir.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert_dir: Option<SafePath>,
+    /// The directory nginx serves the onboarding page from (public files only); default:
+    /// `public` in the state dir. nginx's workers must be able to read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_dir: Option<SafePath>,
     /// A template file to render instead of the built-in one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<SafePath>,
@@ -125,6 +129,7 @@ impl Default for NginxSettings {
             prefix: None,
             site_dir: None,
             cert_dir: None,
+            page_dir: None,
             template: None,
             proxy_timeout: default_proxy_timeout(),
             upload_limit: default_upload_limit(),

@@ -69,7 +69,9 @@ pub fn apply(config: &Config, paths: &Paths, dry_run: bool) -> Result<Outcome> {
     let found = discover::discover(config)?;
     let info = version::detect(&found.ctl.binary)?;
     let certs = super::cert_files(config, paths);
-    let candidate = template::render(config, &certs, &info).context("rendering the site file")?;
+    let page_root = crate::onboarding::public_dir(config, paths);
+    let candidate =
+        template::render(config, &certs, &info, &page_root).context("rendering the site file")?;
     precheck::check(&found, &candidate)?;
     let names = precheck::our_servers(&found.site_file, &candidate)?
         .into_iter()
@@ -89,8 +91,20 @@ pub fn apply(config: &Config, paths: &Paths, dry_run: bool) -> Result<Outcome> {
         || previous.key.as_deref() != Some(&plan.leaf_key[..]);
     let site_changes = previous.site.as_deref() != Some(plan.candidate.as_bytes());
     if dry_run {
-        return dry(config, &info, &leaf, plan, &previous, cert_changes);
+        return dry(
+            config,
+            &info,
+            &leaf,
+            &page_root,
+            plan,
+            &previous,
+            cert_changes,
+        );
     }
+    // The CA page holds only public files, so it is published before the swap and is not
+    // part of the rollback: the previous page stays correct for the same CA.
+    let ca = crate::ca::Ca::load(&config.ca_dir(paths))?;
+    crate::onboarding::publish(&ca, config, paths)?;
     if !site_changes && !cert_changes {
         return Ok(Outcome::Unchanged {
             site_file: plan.found.site_file,
@@ -129,6 +143,7 @@ fn dry(
     config: &Config,
     info: &version::NginxInfo,
     leaf: &crate::leaf::LeafFiles,
+    page_root: &Path,
     plan: Plan,
     previous: &Previous,
     cert_changes: bool,
@@ -140,7 +155,8 @@ fn dry(
         cert: leaf.cert.clone(),
         key: leaf.key.clone(),
     };
-    let testable = template::render(config, &staged, info).context("rendering the site file")?;
+    let testable =
+        template::render(config, &staged, info, page_root).context("rendering the site file")?;
     let test = candidate::test(&plan.found, &testable, &plan.names)?;
     Ok(Outcome::DryRun {
         site_file: plan.found.site_file,

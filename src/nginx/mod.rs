@@ -48,6 +48,14 @@ pub fn cert_dir(config: &Config, paths: &Paths) -> PathBuf {
     }
 }
 
+/// The site file ohproxy would install now: this config, its installed leaf and CA page,
+/// rendered for this nginx.
+pub fn render_site(config: &Config, paths: &Paths, nginx: &version::NginxInfo) -> Result<String> {
+    let certs = cert_files(config, paths);
+    let page_root = crate::onboarding::public_dir(config, paths);
+    template::render(config, &certs, nginx, &page_root)
+}
+
 /// The installed leaf and key of the site, named after the domain.
 pub fn cert_files(config: &Config, paths: &Paths) -> CertFiles {
     let dir = cert_dir(config, paths);

@@ -4,6 +4,7 @@
 //! file without changing its meaning.
 
 use std::net::{Ipv6Addr, TcpListener};
+use std::path::Path;
 
 use anyhow::{Context as _, Result};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
@@ -15,6 +16,7 @@ use super::version::{NginxInfo, Version};
 use crate::config::Config;
 use crate::error::invalid;
 use crate::names::Name;
+use crate::onboarding;
 
 /// The built-in template.
 pub const BUILT_IN: &str = include_str!("../../templates/site.conf.j2");
@@ -63,11 +65,20 @@ struct Context {
     hsts_max_age: Option<u64>,
     nginx_version: String,
     openssl_version: Option<String>,
+    /// The onboarding page: the `root` that holds `ca/`, and each file type it serves.
+    page_root: String,
+    page_types: Vec<(&'static str, &'static str)>,
 }
 
-/// Renders the site file for this config, these certificate paths and this nginx.
-pub fn render(config: &Config, certs: &CertFiles, nginx: &NginxInfo) -> Result<String> {
-    let context = context(config, certs, nginx);
+/// Renders the site file for this config, these certificate paths and this nginx, with
+/// the onboarding page served from `page_root` (see `onboarding::public_dir`).
+pub fn render(
+    config: &Config,
+    certs: &CertFiles,
+    nginx: &NginxInfo,
+    page_root: &Path,
+) -> Result<String> {
+    let context = context(config, certs, nginx, page_root);
     guard(&context)?;
     let (name, source) = match &config.nginx.template {
         Some(path) => {
@@ -101,7 +112,7 @@ fn describe(err: &minijinja::Error) -> String {
     }
 }
 
-fn context(config: &Config, certs: &CertFiles, nginx: &NginxInfo) -> Context {
+fn context(config: &Config, certs: &CertFiles, nginx: &NginxInfo, page_root: &Path) -> Context {
     let site = site_id(config.domain.as_str());
     let https = config.ports.https.get();
     let log_dir = match &config.nginx.prefix {
@@ -139,6 +150,8 @@ fn context(config: &Config, certs: &CertFiles, nginx: &NginxInfo) -> Context {
         hsts_max_age: config.nginx.hsts_max_age.map(|d| d.as_secs()),
         nginx_version: nginx.version.to_string(),
         openssl_version: nginx.openssl.map(|v| v.to_string()),
+        page_root: page_root.display().to_string(),
+        page_types: onboarding::CONTENT_TYPES.to_vec(),
         site,
     }
 }
@@ -203,6 +216,7 @@ fn guard(context: &Context) -> Result<()> {
         ("nginx.cert-dir", &context.cert),
         ("nginx.cert-dir", &context.key),
         ("nginx.prefix", &context.access_log),
+        ("nginx.page-dir", &context.page_root),
     ];
     for (key, path) in paths {
         if !is_plain_path(path) {

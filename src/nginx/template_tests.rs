@@ -24,8 +24,18 @@ fn nginx(version: (u32, u32, u32), openssl: Option<(u32, u32, u32)>) -> NginxInf
     }
 }
 
+fn page_root() -> &'static Path {
+    Path::new("/var/lib/ohproxy/public")
+}
+
 fn render_for(config: &Config, version: (u32, u32, u32)) -> String {
-    render(config, &certs(), &nginx(version, Some((3, 0, 13)))).unwrap()
+    render(
+        config,
+        &certs(),
+        &nginx(version, Some((3, 0, 13))),
+        page_root(),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -45,6 +55,7 @@ fn new_nginx_gets_the_http2_directive() {
         &config("[nginx]\nipv6 = false\n"),
         &certs(),
         &nginx((1, 26, 2), Some((3, 5, 1))),
+        page_root(),
     )
     .unwrap();
     assert!(
@@ -168,7 +179,7 @@ fn a_custom_template_is_used_and_undefined_values_are_errors() {
     );
 
     std::fs::write(&path, "server_name {{ domian }};\n").unwrap();
-    let err = render(&config, &certs(), &nginx((1, 22, 1), None)).unwrap_err();
+    let err = render(&config, &certs(), &nginx((1, 22, 1), None), page_root()).unwrap_err();
     assert!(crate::error::exit_code(&err) == 2, "{err:#}");
     assert!(format!("{err:#}").contains("line 1"), "{err:#}");
 }
@@ -193,7 +204,12 @@ fn the_guard_refuses_what_could_change_the_file() {
         &format!("{}a", "a.".repeat(127)),
     ];
     for value in hostile {
-        let mut context = context(&config_default(), &certs(), &nginx((1, 22, 1), None));
+        let mut context = context(
+            &config_default(),
+            &certs(),
+            &nginx((1, 22, 1), None),
+            page_root(),
+        );
         context.server_names.push(value.to_string());
         let err = guard(&context).expect_err(value).to_string();
         assert!(
@@ -210,12 +226,22 @@ fn the_guard_refuses_what_could_change_the_file() {
         "/é",
     ];
     for value in paths {
-        let mut context = context(&config_default(), &certs(), &nginx((1, 22, 1), None));
+        let mut context = context(
+            &config_default(),
+            &certs(),
+            &nginx((1, 22, 1), None),
+            page_root(),
+        );
         context.cert = value.to_string();
         let err = guard(&context).expect_err(value).to_string();
         assert!(err.starts_with("nginx.cert-dir: "), "{err}");
     }
-    let mut context = context(&config_default(), &certs(), &nginx((1, 22, 1), None));
+    let mut context = context(
+        &config_default(),
+        &certs(),
+        &nginx((1, 22, 1), None),
+        page_root(),
+    );
     context.app_port = 0;
     assert!(
         guard(&context)
@@ -230,4 +256,29 @@ fn durations_render_in_seconds() {
     let mut config = config_default();
     config.nginx.proxy_timeout = Duration::parse("2h").unwrap();
     assert!(render_for(&config, (1, 22, 1)).contains("proxy_read_timeout 7200s;"));
+}
+
+#[test]
+fn the_http_port_serves_the_onboarding_page_and_redirects_the_rest() {
+    let text = render_for(&config_default(), (1, 22, 1));
+    let http = text.split("\nserver {").nth(1).unwrap();
+    assert!(http.contains("    location / {\n        return 308 https://$host$request_uri;"));
+    assert!(http.contains("    location ^~ /ca/ {\n        root \"/var/lib/ohproxy/public\";"));
+    assert!(http.contains("application/x-apple-aspen-config mobileconfig;"));
+    assert!(http.contains("disable_symlinks on;"));
+    let https = text.split("\nserver {").nth(2).unwrap();
+    assert!(https.contains("location = /ca/check.svg {"));
+    assert!(
+        !https.contains("location ^~ /ca/"),
+        "HTTPS serves only the check image"
+    );
+
+    let err = render(
+        &config_default(),
+        &certs(),
+        &nginx((1, 22, 1), None),
+        Path::new("/srv/page;root"),
+    )
+    .unwrap_err();
+    assert!(format!("{err:#}").contains("nginx.page-dir"), "{err:#}");
 }
