@@ -2,7 +2,6 @@
 //! container, wait until the app answers, apply nginx, and print the URL, the CA's
 //! fingerprint and how clients trust it. With nothing to do it does nothing and says so.
 
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -63,8 +62,7 @@ pub fn run(paths: &Paths, args: UpArgs) -> Result<()> {
         }
         Outcome::DryRun { .. } => unreachable!("apply without --dry-run never reports a dry run"),
     }
-    report(&config, &ca, &changes);
-    Ok(())
+    report(&config, &ca, &changes)
 }
 
 /// The config, written from `--domain` when there is none yet.
@@ -213,15 +211,16 @@ pub(super) fn url(config: &Config) -> String {
     }
 }
 
-fn report(config: &Config, ca: &Ca, changes: &[String]) {
-    let file = file_name(&ca.cert_path());
+fn report(config: &Config, ca: &Ca, changes: &[String]) -> Result<()> {
+    let file = ca::CERT_FILE;
     ui::status(format!(
         "\nTrust the CA on each client (copy {} to it; check its fingerprint):",
         ca.cert_path().display()
     ));
     let lan = crate::lan::addresses();
-    let text = client_steps::render_text(&file, lan.first().copied(), config.domain.as_str());
+    let text = client_steps::render_text(file, lan.first().copied(), config.domain.as_str());
     ui::status(text.trim_end());
+    super::ca_share::show_page(config, ca)?;
     ui::status("");
     ui::status(format!("OpenHands is at {}", url(config)));
     ui::status(format!("CA fingerprint (sha-256): {}", ca.fingerprint()));
@@ -230,10 +229,5 @@ fn report(config: &Config, ca: &Ca, changes: &[String]) {
     } else {
         ui::status(format!("changed: {}", changes.join(", ")));
     }
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| ca::CERT_FILE.to_string())
+    Ok(())
 }
