@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::KeyType;
+use crate::docker::pull::PullPolicy;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -46,6 +47,15 @@ pub enum Command {
     /// Render the site file, or apply it to nginx safely
     #[command(subcommand)]
     Nginx(NginxCommand),
+    /// Set up whatever is missing (config, CA, leaf), converge the OpenHands container,
+    /// apply nginx, and print the URL
+    Up(UpArgs),
+    /// Stop and remove the OpenHands container; its state dir is kept
+    Down(DownArgs),
+    /// The container, its match with the config, the URL, certificate expiry and nginx
+    Status(StatusArgs),
+    /// Check the whole path a browser takes, from the config to a WebSocket through nginx
+    Doctor(DoctorArgs),
     /// Users and passwords for access.mode = "password"
     #[command(subcommand)]
     User(UserCommand),
@@ -225,4 +235,48 @@ pub struct ApplyArgs {
     /// Show the difference and the `nginx -t` result, change nothing
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// The name clients open; needed only when there is no config yet
+    #[arg(long, value_name = "NAME")]
+    pub domain: Option<String>,
+    /// When to pull the app image
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = PullPolicy::Missing)]
+    pub pull: PullPolicy,
+    /// Run this image instead of the configured one (for this run)
+    #[arg(long, value_name = "REF")]
+    pub image: Option<String>,
+    /// Move the state dir of an older OpenHands to where this version reads it
+    #[arg(long)]
+    pub move_state: bool,
+    /// Seconds to wait for the app to answer
+    #[arg(long, value_name = "SECONDS", default_value_t = 180)]
+    pub wait: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Also remove the site from nginx (through the same safe apply)
+    #[arg(long)]
+    pub nginx: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// A JSON report on stdout (its fields are documented in README.md)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print the report as JSON on stdout (the schema is in README.md)
+    #[arg(long)]
+    pub json: bool,
+    /// Keep the WebSocket through nginx open this many seconds, as an idle browser tab does
+    #[arg(long, value_name = "SECONDS", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub hold: u64,
 }

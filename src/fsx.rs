@@ -10,6 +10,22 @@ use anyhow::{Context, Result};
 
 /// Writes `contents` to `path` atomically with the given mode (for example 0o600).
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    write_via_temp(path, contents, mode, Replace::Yes)
+}
+
+/// Like `write_atomic`, but fails if `path` already exists: an existing file is never
+/// replaced, even by a concurrent writer.
+pub fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    write_via_temp(path, contents, mode, Replace::No)
+}
+
+#[derive(PartialEq)]
+enum Replace {
+    Yes,
+    No,
+}
+
+fn write_via_temp(path: &Path, contents: &[u8], mode: u32, replace: Replace) -> Result<()> {
     let dir = parent(path);
     let mut tmp = tempfile::Builder::new()
         .prefix(".ohproxy-")
@@ -24,30 +40,11 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     tmp.as_file()
         .sync_all()
         .with_context(|| format!("flushing {}", tmp.path().display()))?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("writing {}", path.display()))?;
-    sync_dir(dir);
-    Ok(())
-}
-
-/// Like `write_atomic`, but fails if `path` already exists: an existing file is never
-/// replaced, even by a concurrent writer.
-pub fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
-    let dir = parent(path);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".ohproxy-")
-        .permissions(fs::Permissions::from_mode(mode))
-        .tempfile_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode))
-        .with_context(|| format!("setting the mode of {}", tmp.path().display()))?;
-    tmp.write_all(contents)
-        .with_context(|| format!("writing {}", tmp.path().display()))?;
-    tmp.as_file()
-        .sync_all()
-        .with_context(|| format!("flushing {}", tmp.path().display()))?;
-    tmp.persist_noclobber(path)
+    let persisted = match replace {
+        Replace::Yes => tmp.persist(path),
+        Replace::No => tmp.persist_noclobber(path),
+    };
+    persisted
         .map_err(|e| e.error)
         .with_context(|| format!("writing {}", path.display()))?;
     sync_dir(dir);

@@ -38,6 +38,11 @@ impl OpenHandsVersion {
         &self.text
     }
 
+    /// True for versions older than `major.minor`.
+    pub fn is_before(&self, major: u32, minor: u32) -> bool {
+        self.major_minor() < (major, minor)
+    }
+
     fn major_minor(&self) -> (u32, u32) {
         (self.parts.0, self.parts.1)
     }

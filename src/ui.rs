@@ -46,6 +46,11 @@ fn paint(code: &str, text: &str) -> String {
     }
 }
 
+/// True under `-q`: status and progress stay silent.
+pub fn quiet() -> bool {
+    settings().quiet
+}
+
 /// A status line: what was done, on stderr. Silenced by `-q`.
 pub fn status(message: impl AsRef<str>) {
     if !settings().quiet {

@@ -52,6 +52,11 @@ pub fn run(paths: &Paths, args: ShareArgs) -> Result<()> {
 /// the terminal. For `init` and `up`, after the CA exists.
 pub fn announce(paths: &Paths, config: &Config, ca: &Ca) -> Result<()> {
     warn_if_closed(&onboarding::publish(ca, config, paths)?);
+    show_page(config, ca)
+}
+
+/// Shows the page's URL, QR code and the CA's fingerprint, for a page already published.
+pub fn show_page(config: &Config, ca: &Ca) -> Result<()> {
     let url = onboarding::page_url(config);
     show_qr(&Qr::new(&url)?, ca);
     ui::status(format!("  {url}"));

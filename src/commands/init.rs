@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 use std::num::NonZeroU16;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
@@ -212,14 +212,8 @@ fn report(paths: &Paths, config: &Config, ca: &Ca, created: bool, lan: &[IpAddr]
         "\nTrust the CA on each client (copy {} to it; check the sha-256 above):",
         ca.cert_path().display()
     ));
-    let file = file_name(&ca.cert_path());
-    let text = client_steps::render_text(&file, lan.first().copied(), config.domain.as_str());
+    let file = ca::CERT_FILE;
+    let text = client_steps::render_text(file, lan.first().copied(), config.domain.as_str());
     ui::status(text.trim_end());
     ui::status("\nnext: `ohproxy ca trust` (this machine), `ohproxy cert` (the leaf)");
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| ca::CERT_FILE.to_string())
 }

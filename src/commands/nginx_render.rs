@@ -6,17 +6,15 @@ use anyhow::Result;
 use crate::cli::RenderArgs;
 use crate::config::Config;
 use crate::error::{WithHint, invalid};
+use crate::nginx;
 use crate::nginx::version::{self, NginxInfo, Version};
-use crate::nginx::{self, template};
 use crate::paths::Paths;
 use crate::ui;
 
 pub fn run(paths: &Paths, args: RenderArgs) -> Result<()> {
     let config = Config::load(&paths.config_file)?;
     let info = nginx_info(&config, &args)?;
-    let certs = nginx::cert_files(&config, paths);
-    let page_root = crate::onboarding::public_dir(&config, paths);
-    let text = template::render(&config, &certs, &info, &page_root)?;
+    let text = nginx::render_site(&config, paths, &info)?;
 
     match &args.out {
         Some(out) => {

@@ -7,6 +7,7 @@ pub mod discover;
 pub mod dump;
 pub mod precheck;
 pub mod process;
+pub mod remove;
 pub mod syntax;
 pub mod template;
 pub mod version;
@@ -45,6 +46,14 @@ pub fn cert_dir(config: &Config, paths: &Paths) -> PathBuf {
         Some(dir) => dir.as_path().to_path_buf(),
         None => paths.state_dir.join("nginx").join("certs"),
     }
+}
+
+/// The site file ohproxy would install now: this config, its installed leaf and CA page,
+/// rendered for this nginx.
+pub fn render_site(config: &Config, paths: &Paths, nginx: &version::NginxInfo) -> Result<String> {
+    let certs = cert_files(config, paths);
+    let page_root = crate::onboarding::public_dir(config, paths);
+    template::render(config, &certs, nginx, &page_root)
 }
 
 /// The installed leaf and key of the site, named after the domain.

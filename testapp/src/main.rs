@@ -50,12 +50,20 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Reads the flags; `TESTAPP_LISTEN` and `TESTAPP_NAME` stand in for missing flags.
+/// Reads the flags; `TESTAPP_LISTEN`, `TESTAPP_NAME` and `TESTAPP_EXIT_CODE` stand in for
+/// missing flags (a container image's command line is fixed, its environment is not).
 fn parse_args(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Options, String> {
+    let exit_code = match env("TESTAPP_EXIT_CODE") {
+        Some(raw) => Some(
+            raw.parse()
+                .map_err(|_| format!("TESTAPP_EXIT_CODE must be 0 to 255, got {raw:?}"))?,
+        ),
+        None => None,
+    };
     let mut options = Options {
         listen: env("TESTAPP_LISTEN").unwrap_or_else(|| "0.0.0.0:3000".into()),
         name: env("TESTAPP_NAME"),
-        exit_code: None,
+        exit_code,
     };
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
@@ -118,6 +126,11 @@ mod tests {
                 .unwrap_err()
                 .contains("300")
         );
+        assert_eq!(
+            parse(&[], &[("TESTAPP_EXIT_CODE", "3")]).unwrap().exit_code,
+            Some(3)
+        );
+        assert!(parse(&[], &[("TESTAPP_EXIT_CODE", "x")]).is_err());
         assert!(parse(&["--name"], &[]).unwrap_err().contains("--name"));
         assert!(parse(&["--bogus"], &[]).unwrap_err().contains("--bogus"));
     }

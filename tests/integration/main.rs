@@ -4,10 +4,13 @@
 mod access;
 mod certs;
 mod docker_image;
+mod docker_up;
+mod doctor;
 mod nginx_apply;
 mod nginx_proxy;
 mod nginx_render;
 mod onboarding;
+mod real_clients;
 mod support;
 mod testapp;
 mod trust;

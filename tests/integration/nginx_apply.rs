@@ -40,6 +40,14 @@ impl Site {
             &certs.join(format!("{domain}.pem")),
             &certs.join(format!("{domain}-key.pem")),
         );
+        // apply publishes the CA page, so the CA must be where ohproxy keeps it.
+        std::fs::create_dir_all(home.ca_dir()).unwrap();
+        std::fs::copy(&pki.ca_cert, home.ca_dir().join("rootCA.pem")).unwrap();
+        std::fs::copy(
+            home.path().join("pki/ca-key.pem"),
+            home.ca_dir().join("rootCA-key.pem"),
+        )
+        .unwrap();
         let site = Site {
             home,
             nginx,

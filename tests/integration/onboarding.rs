@@ -7,6 +7,7 @@ mod served;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::support::pki::openssl_root;
 use crate::support::{Home, tool};
 
 const DOMAIN: &str = "openhands.home.arpa";
@@ -27,39 +28,7 @@ impl Site {
         let home = Home::new();
         let ca = home.ca_dir();
         fs::create_dir_all(&ca).unwrap();
-        let out = tool(
-            "openssl",
-            [
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-days",
-                "30",
-                "-subj",
-                "/O=onboarding test/CN=onboarding test CA",
-                "-addext",
-                "basicConstraints=critical,CA:TRUE,pathlen:0",
-                "-addext",
-                "keyUsage=critical,keyCertSign",
-                "-keyout",
-            ]
-            .map(String::from)
-            .into_iter()
-            .chain([
-                path_str(&ca.join("rootCA-key.pem")),
-                "-out".into(),
-                path_str(&ca.join("rootCA.pem")),
-            ]),
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        openssl_root(&ca, "/O=onboarding test/CN=onboarding test CA", true);
         // Nothing is proxied in these tests; the app port only has to differ from the others.
         let app = (3000..).find(|p| *p != http && *p != https).unwrap();
         let config = format!(

@@ -6,40 +6,13 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use crate::support::pki::openssl_root;
 use crate::support::{Home, require, tool};
 
 /// A CA made by openssl in `dir/rootCA.pem`; returns the nickname ohproxy must give it.
 fn make_ca(dir: &Path) -> String {
     fs::create_dir_all(dir).unwrap();
-    let out = tool(
-        "openssl",
-        [
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "30",
-            "-subj",
-            "/O=trust test/CN=trust test CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign",
-            "-keyout",
-            &path(&dir.join("rootCA-key.pem")),
-            "-out",
-            &path(&dir.join("rootCA.pem")),
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    openssl_root(dir, "/O=trust test/CN=trust test CA", true);
     let out = tool(
         "openssl",
         [

@@ -1,6 +1,7 @@
 //! Bad input and broken CAs: a one-line error naming the value, the right exit code, and
 //! nothing written or changed.
 
+use crate::support::pki::openssl_root;
 use std::fs;
 use std::path::Path;
 
@@ -160,34 +161,7 @@ fn broken_cas_give_clear_errors_and_change_nothing() {
     let keyless = ca_copy(&home, "keyless");
     fs::remove_file(keyless.join("rootCA-key.pem")).unwrap();
     let not_ca = home.path().join("not-ca");
-    fs::create_dir(&not_ca).unwrap();
-    let made = tool(
-        "openssl",
-        [
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-subj",
-            "/CN=just a server",
-            "-addext",
-            "basicConstraints=critical,CA:FALSE",
-            "-keyout",
-            not_ca.join("rootCA-key.pem").to_str().unwrap(),
-            "-out",
-            not_ca.join("rootCA.pem").to_str().unwrap(),
-            "-days",
-            "30",
-        ],
-    );
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    openssl_root(&not_ca, "/CN=just a server", false);
 
     let cases = [
         (&corrupt, "not a PEM certificate"),

@@ -161,3 +161,4 @@ where
 pub mod https;
 pub mod nginx;
 pub mod pki;
+pub mod site;

@@ -4,6 +4,52 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// A self-signed P-256 certificate made by openssl as `dir/rootCA.pem` with its key in
+/// `dir/rootCA-key.pem`, where ohproxy looks for a CA. `ca` picks whether it is a CA
+/// (`CA:TRUE, pathlen:0`, keyCertSign) or a plain server certificate.
+pub fn openssl_root(dir: &Path, subject: &str, ca: bool) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let cert = dir.join("rootCA.pem");
+    let key = dir.join("rootCA-key.pem");
+    let s = |p: &Path| p.display().to_string();
+    let constraints = if ca {
+        "basicConstraints=critical,CA:TRUE,pathlen:0"
+    } else {
+        "basicConstraints=critical,CA:FALSE"
+    };
+    let usage = if ca {
+        "keyUsage=critical,keyCertSign,cRLSign"
+    } else {
+        "keyUsage=critical,digitalSignature"
+    };
+    run_openssl(
+        vec![
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ],
+        &[
+            "-days",
+            "30",
+            "-subj",
+            subject,
+            "-addext",
+            constraints,
+            "-addext",
+            usage,
+            "-keyout",
+            &s(&key),
+            "-out",
+            &s(&cert),
+        ],
+    );
+    cert
+}
+
 /// A throw-away CA and a leaf for `domain`, `localhost` and 127.0.0.1, made with openssl.
 pub struct TestPki {
     pub ca_cert: PathBuf,

@@ -1,0 +1,277 @@
+//! The container the config asks for: image, environment, mounts, the loopback-only port,
+//! the host mapping and the restart policy, built from the config and the version's
+//! profile. Its hash, stored in a label, tells whether a live container is still current.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use bollard::models::{
+    ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::labels;
+use crate::config::{Config, HomePath};
+use crate::openhands::{self, OpenHandsVersion, Profile, Routing};
+
+/// The port the app listens on inside the container, in every version.
+pub const CONTAINER_PORT: u16 = 3000;
+/// Where a workspace is mounted for the agent (`SANDBOX_VOLUMES`, 0.38 and later).
+const WORKSPACE_TARGET: &str = "/workspace";
+/// Where 0.36 and 0.37 expect the workspace inside the app container.
+const OLD_WORKSPACE_TARGET: &str = "/opt/workspace_base";
+
+/// Everything that decides what the container is. Field order and sorted collections
+/// make the JSON, and so the hash, canonical.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Spec {
+    pub name: String,
+    pub image: String,
+    pub version: String,
+    /// `KEY=VALUE`, sorted by key.
+    pub env: Vec<String>,
+    /// `host:container[:mode]`.
+    pub binds: Vec<String>,
+    /// The host port, published on 127.0.0.1 only.
+    pub app_port: u16,
+    pub extra_hosts: Vec<String>,
+    pub restart: String,
+    pub health_path: String,
+    /// Host directories that must exist before the container starts (mount sources).
+    #[serde(skip)]
+    pub host_dirs: Vec<PathBuf>,
+}
+
+/// The version the config names, or the newest the profiles know, with its profile.
+pub fn profile(config: &Config) -> Result<(OpenHandsVersion, &'static Profile)> {
+    let version = match &config.openhands.version {
+        Some(version) => version.clone(),
+        None => OpenHandsVersion::parse(openhands::NEWEST).expect("valid constant"),
+    };
+    let profile = openhands::profile_for(&version).map_err(anyhow::Error::msg)?;
+    Ok((version, profile))
+}
+
+/// The state dir on the host for a profile, with `~` expanded.
+pub fn host_state_dir(profile: &Profile) -> PathBuf {
+    HomePath::parse(profile.host_state_dir)
+        .expect("profiles hold valid paths")
+        .expand()
+}
+
+impl Spec {
+    /// The spec for this config; `image` (from `--image`) wins over the config's and the
+    /// profile's image; `socket` is the engine's socket on the host.
+    pub fn build(config: &Config, image: Option<&str>, socket: &Path) -> Result<Spec> {
+        let (version, profile) = profile(config)?;
+        let image = image
+            .map(str::to_string)
+            .or_else(|| config.openhands.image.clone())
+            .unwrap_or_else(|| profile.app_image(&version));
+
+        let mut env: BTreeMap<String, String> = profile.sandbox_env(&version).into_iter().collect();
+        env.insert("LOG_ALL_EVENTS".into(), "true".into());
+        if profile.routing == Routing::Sandboxes {
+            // Sandboxes call the app back on its host-published port.
+            env.insert("SANDBOX_HOST_PORT".into(), config.ports.app.to_string());
+        }
+
+        let state = host_state_dir(profile);
+        let mut binds = vec![
+            format!("{}:/var/run/docker.sock", socket.display()),
+            format!("{}:{}", state.display(), profile.container_state_dir),
+        ];
+        let mut host_dirs = vec![state];
+        if let Some(workspace) = &config.openhands.workspace {
+            let host = workspace.expand();
+            workspace_mount(&version, &host, &mut env, &mut binds);
+            host_dirs.push(host);
+        }
+        // The user's environment comes last, so it can override any of ours.
+        env.extend(config.openhands.env.clone());
+
+        Ok(Spec {
+            name: config.openhands.container.as_str().to_string(),
+            image,
+            version: version.to_string(),
+            env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            binds,
+            app_port: config.ports.app.get(),
+            extra_hosts: vec!["host.docker.internal:host-gateway".into()],
+            restart: "unless-stopped".into(),
+            health_path: profile.health_path.to_string(),
+            host_dirs,
+        })
+    }
+
+    /// SHA-256 of the canonical JSON, as lowercase hex.
+    pub fn hash(&self) -> String {
+        let json = serde_json::to_vec(self).expect("a Spec always serialises");
+        hex::encode(Sha256::digest(&json))
+    }
+
+    /// Creates the mount sources as the user (the engine would create them as root).
+    pub fn create_host_dirs(&self) -> Result<()> {
+        for dir in &self.host_dirs {
+            if !dir.is_dir() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The create request, labelled as ours with this spec's hash.
+    pub fn create_body(&self, config_file: &Path) -> ContainerCreateBody {
+        let port = format!("{CONTAINER_PORT}/tcp");
+        let labels = HashMap::from([
+            (labels::MANAGED.to_string(), "true".to_string()),
+            (labels::SPEC_HASH.to_string(), self.hash()),
+            (labels::VERSION.to_string(), self.version.clone()),
+            (
+                labels::CONFIG.to_string(),
+                config_file.display().to_string(),
+            ),
+        ]);
+        // Loopback only: nginx is the one way in, and a port on 0.0.0.0 would let the LAN
+        // skip TLS (and Docker's NAT rules bypass host firewalls such as ufw).
+        let binding = PortBinding {
+            host_ip: Some("127.0.0.1".into()),
+            host_port: Some(self.app_port.to_string()),
+        };
+        ContainerCreateBody {
+            image: Some(self.image.clone()),
+            env: Some(self.env.clone()),
+            exposed_ports: Some(vec![port.clone()]),
+            labels: Some(labels),
+            host_config: Some(HostConfig {
+                binds: Some(self.binds.clone()),
+                port_bindings: Some(HashMap::from([(port, Some(vec![binding]))])),
+                extra_hosts: Some(self.extra_hosts.clone()),
+                restart_policy: Some(RestartPolicy {
+                    name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+                    maximum_retry_count: None,
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+}
+
+/// Mounts a workspace the way the version expects: `SANDBOX_VOLUMES` from 0.38, the
+/// `WORKSPACE_*` settings and a mount into the app before.
+fn workspace_mount(
+    version: &OpenHandsVersion,
+    host: &Path,
+    env: &mut BTreeMap<String, String>,
+    binds: &mut Vec<String>,
+) {
+    let host_text = host.display().to_string();
+    if version.is_before(0, 38) {
+        env.insert("WORKSPACE_MOUNT_PATH".into(), host_text.clone());
+        binds.push(format!("{host_text}:{OLD_WORKSPACE_TARGET}"));
+    } else {
+        env.insert(
+            "SANDBOX_VOLUMES".into(),
+            format!("{host_text}:{WORKSPACE_TARGET}:rw"),
+        );
+    }
+    // The agent writes files as the workspace's owner, not as root.
+    if let Ok(meta) = std::fs::metadata(host) {
+        use std::os::unix::fs::MetadataExt;
+        env.insert("SANDBOX_USER_ID".into(), meta.uid().to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &str) -> Config {
+        let text = format!("domain = \"oh.home.arpa\"\n{extra}");
+        Config::parse(&text, Path::new("config.toml")).unwrap()
+    }
+
+    fn spec(extra: &str) -> Spec {
+        Spec::build(&config(extra), None, Path::new("/run/docker.sock")).unwrap()
+    }
+
+    #[test]
+    fn defaults_follow_the_newest_profile() {
+        let spec = spec("");
+        assert_eq!(
+            spec.image,
+            format!(
+                "docker.openhands.dev/openhands/openhands:{}",
+                openhands::NEWEST
+            )
+        );
+        assert!(spec.env.contains(&"LOG_ALL_EVENTS=true".to_string()));
+        assert_eq!(spec.binds[0], "/run/docker.sock:/var/run/docker.sock");
+        assert!(
+            spec.binds[1].ends_with("/.openhands:/.openhands"),
+            "{:?}",
+            spec.binds
+        );
+        assert_eq!(spec.app_port, 3000);
+        assert_eq!(spec.name, "openhands-app");
+        let body = spec.create_body(Path::new("/c.toml"));
+        let host = body.host_config.unwrap();
+        let binding = &host.port_bindings.unwrap()["3000/tcp"].clone().unwrap()[0];
+        assert_eq!(binding.host_ip.as_deref(), Some("127.0.0.1"));
+        assert_eq!(
+            host.extra_hosts.unwrap(),
+            ["host.docker.internal:host-gateway"]
+        );
+        assert_eq!(body.labels.unwrap()[labels::MANAGED], "true");
+    }
+
+    #[test]
+    fn old_versions_get_their_settings() {
+        let spec = spec("[openhands]\nversion = \"0.36\"\nworkspace = \"/srv/code\"\n");
+        assert!(spec.binds[1].ends_with("/.openhands-state:/.openhands-state"));
+        assert!(
+            spec.binds
+                .contains(&"/srv/code:/opt/workspace_base".to_string())
+        );
+        assert!(
+            spec.env
+                .contains(&"WORKSPACE_MOUNT_PATH=/srv/code".to_string())
+        );
+        assert!(
+            spec.env
+                .iter()
+                .any(|e| e.starts_with("SANDBOX_RUNTIME_CONTAINER_IMAGE="))
+        );
+        let newer = self::spec("[openhands]\nversion = \"0.38\"\nworkspace = \"/srv/code\"\n");
+        assert!(
+            newer
+                .env
+                .contains(&"SANDBOX_VOLUMES=/srv/code:/workspace:rw".to_string())
+        );
+    }
+
+    #[test]
+    fn the_hash_follows_every_setting_and_only_those() {
+        let base = spec("");
+        assert_eq!(base.hash(), spec("").hash());
+        assert_ne!(
+            base.hash(),
+            spec("[openhands]\nenv = { A = \"1\" }\n").hash()
+        );
+        assert_ne!(base.hash(), spec("[ports]\napp = 3001\n").hash());
+        assert_ne!(base.hash(), spec("[openhands]\nimage = \"x:1\"\n").hash());
+        // Settings that do not reach the container leave it alone.
+        assert_eq!(base.hash(), spec("[ports]\nhttps = 8443\n").hash());
+    }
+
+    #[test]
+    fn user_env_overrides_ours() {
+        let spec = spec("[openhands]\nenv = { LOG_ALL_EVENTS = \"false\" }\n");
+        assert!(spec.env.contains(&"LOG_ALL_EVENTS=false".to_string()));
+        assert!(!spec.env.contains(&"LOG_ALL_EVENTS=true".to_string()));
+    }
+}

@@ -1,0 +1,233 @@
+//! OpenHands 1.x: the sandbox URL pattern the app was given, the `/runtime/<port>/` route of
+//! each live sandbox through nginx, sandbox ports open to the network, and the WebSocket
+//! the browser opens on a sandbox (`<pattern>/sockets/events/<conversation>`).
+
+use std::time::Duration;
+
+use super::client;
+use super::container::{self, Binding, Sandbox};
+use super::tls_client::Client;
+use super::{Found, Outcome, Setup};
+
+/// The agent-server's port inside a sandbox container.
+const AGENT_PORT: &str = "8000/tcp";
+/// Where the app reads the pattern; the second is the name before `OH_` settings.
+const PATTERN_KEYS: [&str; 2] = [
+    "OH_SANDBOX_CONTAINER_URL_PATTERN",
+    "SANDBOX_CONTAINER_URL_PATTERN",
+];
+
+/// The pattern ohproxy gives the app: every sandbox under the site, by host port.
+pub fn expected_pattern(s: &Setup) -> String {
+    let port = s.config.ports.https.get();
+    let domain = s.config.domain.as_str();
+    let authority = if port == 443 {
+        domain.to_string()
+    } else {
+        format!("{domain}:{port}")
+    };
+    format!("https://{authority}/runtime/{{port}}")
+}
+
+pub fn url_pattern(s: &Setup, found: &mut Found) -> Outcome {
+    let app = found.app.as_ref().expect("the container check passed");
+    let expected = expected_pattern(s);
+    let fix = format!("`ohproxy up` gives the app {}={expected}", PATTERN_KEYS[0]);
+    let Some((key, pattern)) = PATTERN_KEYS
+        .iter()
+        .find_map(|key| app.env(key).map(|value| (*key, value)))
+    else {
+        return Outcome::failure(
+            "the app was given no sandbox URL pattern, so browsers are sent to \
+             http://localhost:<port> for each conversation, which only this machine reaches",
+            fix,
+        );
+    };
+    let problems = pattern_problems(pattern);
+    if !problems.is_empty() {
+        return Outcome::failure(format!("{key}={pattern}: {}", problems.join("; ")), fix);
+    }
+    if pattern != expected {
+        return Outcome::warning(
+            format!("{key}={pattern}, not {expected}: sandboxes are reached elsewhere"),
+            fix,
+        );
+    }
+    Outcome::ok(format!("{key}={pattern}"))
+}
+
+/// What is wrong with a pattern for browsers on other machines, each in plain words.
+pub fn pattern_problems(pattern: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let host = pattern
+        .split_once("://")
+        .map_or(pattern, |(_, rest)| rest)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("");
+    if matches!(host, "localhost" | "127.0.0.1" | "[::1]") {
+        problems.push(format!(
+            "it names {host}, which is each browser's own machine, not this one"
+        ));
+    }
+    if pattern.starts_with("http://") {
+        problems
+            .push("it is plain http://, which an HTTPS page may not open (mixed content)".into());
+    }
+    if !pattern.contains("{port}") {
+        problems.push("it has no {port}, so every sandbox would get the same URL".into());
+    }
+    problems
+}
+
+fn agent_port(sandbox: &Sandbox) -> Option<u16> {
+    sandbox
+        .bindings
+        .iter()
+        .find(|b| b.container_port == AGENT_PORT && b.host_port != 0)
+        .map(|b| b.host_port)
+}
+
+fn client_of(s: &Setup, found: &Found) -> Result<Client, Outcome> {
+    let ca = found.ca.as_ref().expect("the CA check passed");
+    Client::new(
+        &ca.der,
+        s.config.domain.as_str(),
+        s.config.ports.https.get(),
+    )
+    .map_err(|e| Outcome::failure(format!("cannot set up TLS with our CA: {e}"), ""))
+}
+
+pub fn routes(s: &Setup, found: &mut Found) -> Outcome {
+    found.sandboxes = match container::sandboxes() {
+        Ok(list) => list,
+        Err(why) => return Outcome::failure(why, "start the Docker engine, or set DOCKER_HOST"),
+    };
+    if found.sandboxes.is_empty() {
+        return Outcome::ok("no sandbox is running (each conversation starts one)");
+    }
+    let client = match client_of(s, found) {
+        Ok(client) => client,
+        Err(outcome) => return outcome,
+    };
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    for sandbox in &found.sandboxes {
+        match route(&client, sandbox) {
+            Ok(line) => good.push(line),
+            Err(line) => bad.push(line),
+        }
+    }
+    let open: Vec<&Binding> = found
+        .sandboxes
+        .iter()
+        .flat_map(|sb| sb.bindings.iter())
+        .filter(|b| b.on_all_interfaces() && b.host_port != 0)
+        .collect();
+    let detail = good.join("\n");
+    if !bad.is_empty() {
+        return Outcome::failure(
+            bad.join("; "),
+            "`ohproxy watch` (or `ohproxy up`) routes /runtime/<port>/ to live sandboxes",
+        )
+        .with_detail(detail);
+    }
+    if !open.is_empty() {
+        return exposed(&open).with_detail(detail);
+    }
+    Outcome::ok(format!("{} sandbox routes answer", good.len())).with_detail(detail)
+}
+
+/// One sandbox's `/runtime/<port>/health` through nginx, compared with the direct answer.
+fn route(client: &Client, sandbox: &Sandbox) -> Result<String, String> {
+    let name = &sandbox.name;
+    let Some(port) = agent_port(sandbox) else {
+        return Err(format!("{name} publishes no {AGENT_PORT}"));
+    };
+    let direct = container::http_get(&format!("127.0.0.1:{port}"), "/health");
+    let target = format!("/runtime/{port}/health");
+    match (client.get(&target), direct) {
+        (Ok((200, body)), Ok((200, expected))) if body == expected => {
+            Ok(format!("{name}: {target} answers as the sandbox does"))
+        }
+        (Ok((status, body)), _) => Err(format!(
+            "{name}: {target} answered {status} {:.60}, not the sandbox's health",
+            body.trim()
+        )),
+        (Err(e), _) => Err(format!("{name}: {target} failed: {e}")),
+    }
+}
+
+/// Sandbox ports on every interface: a warning, with a firewall rule per port.
+fn exposed(open: &[&Binding]) -> Outcome {
+    let ports: Vec<String> = open.iter().map(|b| b.host_port.to_string()).collect();
+    let rules: Vec<String> = open
+        .iter()
+        .map(|b| {
+            format!(
+                "sudo iptables -I DOCKER-USER -i <LAN interface> -p tcp -m conntrack \
+                 --ctorigdstport {} --ctdir ORIGINAL -j DROP",
+                b.host_port
+            )
+        })
+        .collect();
+    Outcome::warning(
+        format!(
+            "sandbox ports {} are published on all interfaces (OpenHands does this): the \
+             network reaches the agent-servers directly, past nginx",
+            ports.join(", ")
+        ),
+        "drop them at the firewall for the LAN interface (Docker's DOCKER-USER chain), \
+         see detail",
+    )
+    .with_detail(rules.join("\n"))
+}
+
+pub fn websocket(s: &Setup, found: &mut Found, hold: Duration) -> Outcome {
+    let Some((name, port)) = found
+        .sandboxes
+        .iter()
+        .find_map(|sb| agent_port(sb).map(|p| (sb.name.clone(), p)))
+    else {
+        return Outcome::warning(
+            "no live sandbox to open a WebSocket on (1.x opens them on sandboxes)",
+            "start a conversation, then run doctor again",
+        );
+    };
+    let client = match client_of(s, found) {
+        Ok(client) => client,
+        Err(outcome) => return outcome,
+    };
+    let conversation = hex::encode(rand::random::<[u8; 16]>());
+    let target = format!("/runtime/{port}/sockets/events/{conversation}");
+    match client::websocket(&client, &target) {
+        Ok(socket) => {
+            let summary = format!("WebSocket on {target} ({name}): 101 Switching Protocols");
+            // An agent-server closes a socket that sends no key within seconds, so a
+            // hold only proves what it can.
+            client::hold_open(
+                socket,
+                hold.min(Duration::from_secs(5)),
+                summary,
+                String::new(),
+            )
+        }
+        Err(why) => Outcome::failure(format!("{target}: {why}"), client::UPGRADE_FIX),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_that_break_remote_browsers_are_named() {
+        assert!(pattern_problems("https://oh.home.arpa/runtime/{port}").is_empty());
+        let local = pattern_problems("http://localhost:{port}");
+        assert_eq!(local.len(), 2, "{local:?}");
+        assert!(local[0].contains("localhost") && local[1].contains("mixed content"));
+        let fixed = pattern_problems("https://oh.home.arpa/runtime/8000");
+        assert_eq!(fixed.len(), 1);
+        assert!(fixed[0].contains("{port}"));
+    }
+}
