@@ -72,7 +72,9 @@ pub fn check_name(name: &str) -> Result<()> {
 impl Register {
     pub fn load(path: &Path) -> Result<Register> {
         match std::fs::read_to_string(path) {
-            Ok(text) => toml::from_str(&text).with_context(|| format!("reading {}", path.display())),
+            Ok(text) => {
+                toml::from_str(&text).with_context(|| format!("reading {}", path.display()))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Register::default()),
             Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
         }

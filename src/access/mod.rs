@@ -21,9 +21,7 @@ use crate::paths::Paths;
 use users::{Password, PasswordFile, UserName};
 
 /// Who may reach OpenHands through nginx.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum AccessMode {
     /// A user name and password (HTTP basic auth over TLS).

@@ -210,7 +210,10 @@ mod tests {
     fn round_trips_and_verifies() {
         let mut file = PasswordFile::default();
         let ana = UserName::parse("ana").unwrap();
-        assert!(file.set(&ana, &Password::typed("s3cret".into()).unwrap()).unwrap());
+        assert!(
+            file.set(&ana, &Password::typed("s3cret".into()).unwrap())
+                .unwrap()
+        );
         let text = file.to_text();
         assert!(!text.contains("s3cret"));
         assert!(text.contains("ana:$2b$06$"), "{text}");

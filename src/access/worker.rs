@@ -32,8 +32,8 @@ impl Worker {
 
     /// This process itself, as the kernel checks its file access (effective ids).
     pub fn current() -> Result<Worker> {
-        let status = std::fs::read_to_string("/proc/self/status")
-            .context("reading /proc/self/status")?;
+        let status =
+            std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
         Worker::from_status(&status)
     }
 
@@ -42,7 +42,11 @@ impl Worker {
             status
                 .lines()
                 .find_map(|line| line.strip_prefix(key))
-                .map(|rest| rest.split_whitespace().filter_map(|v| v.parse().ok()).collect())
+                .map(|rest| {
+                    rest.split_whitespace()
+                        .filter_map(|v| v.parse().ok())
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         // `Uid:`/`Gid:` list real, effective, saved and filesystem ids; access uses the last.
@@ -138,7 +142,10 @@ mod tests {
         let status = "Name:\tnginx\nUid:\t0\t65534\t65534\t65534\nGid:\t0\t65534\t65534\t65534\n\
                       Groups:\t65534 33 \n";
         let w = Worker::from_status(status).unwrap();
-        assert_eq!((w.uid, w.gid, w.groups.clone()), (65534, 65534, vec![65534, 33]));
+        assert_eq!(
+            (w.uid, w.gid, w.groups.clone()),
+            (65534, 65534, vec![65534, 33])
+        );
         assert!(w.in_group(33) && !w.in_group(0));
     }
 

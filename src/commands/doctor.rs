@@ -11,6 +11,10 @@ use crate::paths::Paths;
 use crate::ui;
 
 pub fn run(paths: &Paths, args: DoctorArgs) -> Result<()> {
+    let config = crate::config::Config::load(&paths.config_file).ok();
+    if let Some(warning) = config.as_ref().and_then(crate::access::warning) {
+        ui::warn(warning);
+    }
     let options = Options {
         hold: Duration::from_secs(args.hold),
     };

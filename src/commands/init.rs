@@ -71,21 +71,11 @@ fn report_access(paths: &Paths, config: &Config) -> Result<()> {
     ui::status(format!("\naccess: {}", mode.as_str()));
     match mode {
         AccessMode::Password => {
-            let name = access::current_user_name();
-            if let Some(password) = access::ensure_first_user(config, paths, &name)? {
-                ui::status(format!(
-                    "created user {name:?} for the login in front of OpenHands; its password \
-                     (shown only now):"
-                ));
-                ui::data(format!("{}\n", password.reveal()));
-                ui::status(format!(
-                    "change it with `ohproxy user add {name}`; add others the same way"
-                ));
-            }
+            super::user::ensure_first_user(config, paths)?;
         }
-        AccessMode::ClientCert => ui::status(
-            "issue a certificate for each device with `ohproxy client add NAME`",
-        ),
+        AccessMode::ClientCert => {
+            ui::status("issue a certificate for each device with `ohproxy client add NAME`")
+        }
         AccessMode::None => {}
     }
     Ok(())

@@ -84,6 +84,9 @@ pub struct NginxReport {
 
 pub fn run(paths: &Paths, args: StatusArgs) -> Result<()> {
     let config = Config::load(&paths.config_file)?;
+    if let Some(warning) = crate::access::warning(&config) {
+        ui::warn(warning);
+    }
     let report = gather(&config, paths)?;
     if args.json {
         let text = serde_json::to_string_pretty(&report).expect("a report always serialises");

@@ -34,6 +34,9 @@ pub fn run(paths: &Paths, args: UpArgs) -> Result<()> {
     ))?;
     let ca = ensure_ca(&config, paths, &mut changes)?;
     ensure_leaf(&config, paths, &ca, &mut changes)?;
+    if super::user::ensure_first_user(&config, paths)? {
+        changes.push("first user".to_string());
+    }
 
     let converged = runtime()?.block_on(async {
         let engine = Engine::connect().await.map_err(with_hint)?;
@@ -224,6 +227,9 @@ fn report(config: &Config, ca: &Ca, changes: &[String]) -> Result<()> {
     ui::status("");
     ui::status(format!("OpenHands is at {}", url(config)));
     ui::status(format!("CA fingerprint (sha-256): {}", ca.fingerprint()));
+    if let Some(warning) = crate::access::warning(config) {
+        ui::warn(warning);
+    }
     if changes.is_empty() {
         ui::status("nothing changed: config, CA, leaf, container and nginx were already current");
     } else {

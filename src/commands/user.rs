@@ -60,7 +60,11 @@ fn add(paths: &Paths, config: &Config, path: &Path, args: UserAddArgs) -> Result
     let mut users = PasswordFile::load(path)?;
     let new = users.set(&name, &password)?;
     users.save(path)?;
-    let verb = if new { "added user" } else { "set a new password for" };
+    let verb = if new {
+        "added user"
+    } else {
+        "set a new password for"
+    };
     ui::status(format!("{verb} {name:?} in {}", path.display()));
     if args.generate {
         ui::status("its password (shown only now):");
@@ -76,6 +80,25 @@ fn add(paths: &Paths, config: &Config, path: &Path, args: UserAddArgs) -> Result
         return Ok(());
     }
     go_live(paths, config, AccessMode::Password)
+}
+
+/// In password mode with no user yet: creates one named after the current user with a
+/// generated password, shows the password once and says how to change it. True when a
+/// user was created. For `init` and `up`.
+pub(super) fn ensure_first_user(config: &Config, paths: &Paths) -> Result<bool> {
+    let name = access::current_user_name();
+    let Some(password) = access::ensure_first_user(config, paths, &name)? else {
+        return Ok(false);
+    };
+    ui::status(format!(
+        "created user {name:?} for the login in front of OpenHands; its password (shown \
+         only now):"
+    ));
+    ui::data(format!("{}\n", password.reveal()));
+    ui::status(format!(
+        "change it with `ohproxy user add {name}`; add others the same way"
+    ));
+    Ok(true)
 }
 
 /// Twice with echo off on a terminal; otherwise the first line of stdin.

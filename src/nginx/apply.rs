@@ -79,7 +79,8 @@ pub fn apply(config: &Config, paths: &Paths, dry_run: bool) -> Result<Outcome> {
     let certs = super::cert_files(config, paths);
     let page_root = crate::onboarding::public_dir(config, paths);
     let ca = crate::ca::Ca::load(&config.ca_dir(paths))?;
-    let access_files = AccessFiles::installed(&super::cert_dir(config, paths), config.domain.as_str());
+    let access_files =
+        AccessFiles::installed(&super::cert_dir(config, paths), config.domain.as_str());
     let access = access::installs(config, paths, &ca, &access_files, dry_run)?;
     let candidate = template::render_with(config, &certs, &access_files, &info, &page_root)
         .context("rendering the site file")?;
@@ -170,7 +171,12 @@ struct Testable<'a> {
     page_root: &'a Path,
 }
 
-fn dry(testable: Testable<'_>, plan: Plan, previous: &Previous, cert_changes: bool) -> Result<Outcome> {
+fn dry(
+    testable: Testable<'_>,
+    plan: Plan,
+    previous: &Previous,
+    cert_changes: bool,
+) -> Result<Outcome> {
     let Testable {
         config,
         info,

@@ -318,8 +318,7 @@ fn is_server_name(name: &str) -> bool {
 /// `ADDR/PREFIX` as nginx's `allow` and `geo` read it.
 fn is_subnet(text: &str) -> bool {
     text.split_once('/').is_some_and(|(addr, prefix)| {
-        addr.parse::<std::net::IpAddr>().is_ok()
-            && prefix.parse::<u8>().is_ok_and(|p| p <= 128)
+        addr.parse::<std::net::IpAddr>().is_ok() && prefix.parse::<u8>().is_ok_and(|p| p <= 128)
     })
 }
 

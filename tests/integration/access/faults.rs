@@ -22,7 +22,11 @@ fn bad_names_and_passwords_change_nothing() {
             .status(2);
         assert!(out.stderr.contains("user name"), "{name:?}: {}", out.stderr);
     }
-    let out = site.home.cmd(["user", "add", "carol"]).stdin("\n").status(2);
+    let out = site
+        .home
+        .cmd(["user", "add", "carol"])
+        .stdin("\n")
+        .status(2);
     assert!(out.stderr.contains("password is empty"), "{}", out.stderr);
     let out = site.home.cmd(["user", "add", "carol"]).status(2);
     assert!(out.stderr.contains("password is empty"), "{}", out.stderr);
@@ -58,7 +62,11 @@ fn password_mode_without_a_user_is_refused_and_nginx_keeps_serving() {
     };
     let config = site.home.path().join("config.toml");
     let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, text.replace("mode = \"none\"", "mode = \"password\"")).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("mode = \"none\"", "mode = \"password\""),
+    )
+    .unwrap();
     let before = read(&site.site_file());
     let out = site.home.cmd(["nginx", "apply"]).status(2);
     assert!(out.stderr.contains("no user exists"), "{}", out.stderr);
@@ -74,7 +82,9 @@ fn a_password_file_the_workers_cannot_read_is_rolled_back() {
     };
     let password = init_password(&site);
     if site.nginx.worker_pids().is_empty() || !workers_are_another_user(&site) {
-        eprintln!("\n!!! SKIPPED: nginx's workers run as this user; nothing is closed to them !!!\n");
+        eprintln!(
+            "\n!!! SKIPPED: nginx's workers run as this user; nothing is closed to them !!!\n"
+        );
         return;
     }
     // A cert dir behind a directory that only its owner may enter.
@@ -94,7 +104,10 @@ fn a_password_file_the_workers_cannot_read_is_rolled_back() {
     assert_eq!(read(&site.site_file()), before, "the site file changed");
     let client = site.client();
     assert_challenged(&get_as(&client, "/", None));
-    assert_eq!(get_as(&client, "/", Some(&basic("ana", &password))).status, 200);
+    assert_eq!(
+        get_as(&client, "/", Some(&basic("ana", &password))).status,
+        200
+    );
 }
 
 fn workers_are_another_user(site: &Site) -> bool {

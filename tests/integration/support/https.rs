@@ -3,7 +3,7 @@
 //! of the same TLS stream.
 
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,8 +23,6 @@ pub struct Client {
     config: Arc<ClientConfig>,
     pub domain: String,
     pub port: u16,
-    /// The address connected to: 127.0.0.1 unless `via` changed it.
-    pub addr: IpAddr,
 }
 
 /// One HTTP response: status, headers (names lower-cased) and the de-chunked body.
@@ -86,20 +84,12 @@ impl Client {
         Client::finish(config, domain, port, &[b"http/1.1"])
     }
 
-    /// The same client, connecting to `addr` instead of 127.0.0.1 (a local address such as
-    /// the Docker bridge's, which then is also the source address nginx sees).
-    pub fn via(mut self, addr: IpAddr) -> Client {
-        self.addr = addr;
-        self
-    }
-
     fn finish(mut config: ClientConfig, domain: &str, port: u16, alpn: &[&[u8]]) -> Client {
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Client {
             config: Arc::new(config),
             domain: domain.to_string(),
             port,
-            addr: IpAddr::from([127, 0, 0, 1]),
         }
     }
 
@@ -114,7 +104,7 @@ impl Client {
 
     /// A TLS connection with the handshake done.
     pub fn connect(&self) -> io::Result<TlsStream> {
-        let tcp = TcpStream::connect((self.addr, self.port))?;
+        let tcp = TcpStream::connect(("127.0.0.1", self.port))?;
         tcp.set_read_timeout(Some(Duration::from_secs(30)))?;
         let name = ServerName::try_from(self.domain.clone()).map_err(io::Error::other)?;
         let conn =
