@@ -6,6 +6,7 @@
 
 pub mod bridges;
 pub mod clients;
+pub mod probe;
 pub mod users;
 pub mod worker;
 
@@ -134,7 +135,7 @@ pub fn installs(
             }
             Ok(vec![Install {
                 path: files.users.clone(),
-                bytes: users.to_text().into_bytes(),
+                bytes: probe::with_doctor(&users, paths)?.into_bytes(),
                 private: true,
             }])
         }
@@ -159,6 +160,9 @@ fn client_installs(
     let crl = crl_path(paths);
     if !dry_run && clients::crl_needs_renewal(&crl) {
         write_crl(paths, ca, &mut register)?;
+    }
+    if !dry_run {
+        probe::ensure_client(paths, ca)?;
     }
     let crl_bytes = std::fs::read(&crl)
         .map_err(|e| anyhow::anyhow!("reading the CRL {}: {e}", crl.display()))

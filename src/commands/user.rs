@@ -52,6 +52,11 @@ pub fn run(paths: &Paths, command: UserCommand) -> Result<()> {
 
 fn add(paths: &Paths, config: &Config, path: &Path, args: UserAddArgs) -> Result<()> {
     let name = UserName::parse(&args.name)?;
+    if name.as_str() == access::probe::USER {
+        return Err(invalid(format!(
+            "user name {name:?} is reserved for `ohproxy doctor`"
+        )));
+    }
     let password = if args.generate {
         Password::generate()
     } else {

@@ -85,6 +85,10 @@ impl Site {
     }
 }
 
+fn access_dir(site: &Site) -> PathBuf {
+    site.home.state().join("access")
+}
+
 pub fn set_mode(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
@@ -309,6 +313,19 @@ fn password_mode_asks_everyone_but_the_bridges() {
     let list = site.cmd(&["user", "list"]);
     assert_eq!(list.stdout, "ana\n");
 
+    // ohproxy's own login for doctor works too, and is not listed as a user.
+    let stored = std::fs::read_to_string(access_dir(&site).join("doctor-password.toml")).unwrap();
+    let doctor_pw = stored
+        .lines()
+        .find_map(|l| l.strip_prefix("password = "))
+        .unwrap()
+        .trim_matches('"');
+    let doctor = basic("ohproxy-doctor", doctor_pw);
+    assert_eq!(get_as(&client, "/", Some(&doctor)).status, 200);
+    site.home
+        .cmd(["user", "add", "ohproxy-doctor", "--generate"])
+        .status(2);
+
     assert_public_paths(&site);
     if let Some(status) = status_from_bridge(&site, "/health") {
         assert_eq!(status, 200, "from the Docker bridge, without a password");
@@ -403,6 +420,8 @@ fn client_cert_mode_lets_in_only_our_unrevoked_clients() {
         "revoked: {revoked:?}"
     );
     assert_eq!(site.client_with(&laptop).get("/").status, 200);
+    let doctor = access_dir(&site).join("doctor-client.pem");
+    assert_eq!(site.client_with(&doctor).get("/").status, 200);
     let list = site.cmd(&["client", "list"]).stdout;
     assert!(
         list.contains("tablet\t") && list.contains("revoked"),
