@@ -181,7 +181,10 @@ pub fn crl(ca: &Ca, register: &mut Register) -> Result<String> {
             )),
             other => anyhow::Error::new(other).context("signing the CRL"),
         })
-        .hint("client-cert mode needs a CA made by ohproxy (`ohproxy ca replace`)")?;
+        .hint(
+            "client certificates need a CA made by ohproxy (drop ca.root from the config and \
+             run `ohproxy init --force`), or use access.mode = \"password\"",
+        )?;
     list.pem().context("encoding the CRL")
 }
 

@@ -6,6 +6,7 @@
 //! exemption by source address, mode none and its warning, what needs nothing in every
 //! mode, and faults that must leave nginx serving the previous config.
 
+mod clients;
 mod faults;
 
 use std::io::Read;
@@ -17,7 +18,7 @@ use crate::support::docker::{Cleanup, Run, block_on, require_docker, start};
 use crate::support::https::{Client, Response};
 use crate::support::nginx::Nginx;
 use crate::support::testapp::Upstream;
-use crate::support::{Home, Output, require, tool};
+use crate::support::{Home, Output, require};
 
 const DOMAIN: &str = "openhands.home.arpa";
 
@@ -85,7 +86,7 @@ impl Site {
     }
 }
 
-fn access_dir(site: &Site) -> PathBuf {
+pub fn access_dir(site: &Site) -> PathBuf {
     site.home.state().join("access")
 }
 
@@ -137,7 +138,7 @@ fn upgrade_status(client: &Client, target: &str, auth: Option<&str>) -> Response
 }
 
 /// A WebSocket through nginx that echoes a message back.
-fn websocket_echoes(client: &Client) {
+pub fn websocket_echoes(client: &Client) {
     let mut socket = client
         .websocket("/sockets/events/1")
         .expect("WebSocket 101");
@@ -178,7 +179,7 @@ fn runtime_route_requires_login(site: &Site) {
 /// default Docker bridge, to the host's bridge address: the path the app's own checks of
 /// its sandboxes take. curl runs in the container's network namespace (nsenter), so nginx
 /// sees the container's address. None (skipped loudly; failing in CI) without Docker.
-fn status_from_bridge(site: &Site, path: &str) -> Option<u16> {
+pub fn status_from_bridge(site: &Site, path: &str) -> Option<u16> {
     let docker = require_docker()?;
     let nsenter = require("nsenter")?;
     require("curl")?;
@@ -244,7 +245,7 @@ pub fn init_password(site: &Site) -> String {
 
 /// What must pass without credentials in every mode: the redirect, the CA page on port
 /// 80 and the trust check image on HTTPS.
-fn assert_public_paths(site: &Site) {
+pub fn assert_public_paths(site: &Site) {
     let http = format!("127.0.0.1:{}", site.nginx.http_port);
     let (status, _) = http_get_host(&http, "/anything");
     assert_eq!(status, 308);
@@ -366,142 +367,6 @@ fn the_password_file_holds_bcrypt_hashes_for_the_workers_only() {
     } else {
         assert_eq!((meta.mode() & 0o777, meta.gid()), (0o640, gid));
     }
-}
-
-#[test]
-fn client_cert_mode_lets_in_only_our_unrevoked_clients() {
-    let Some(site) = Site::new("client-cert", |home| {
-        home.cmd(["client", "add", "phone"]).ok();
-        home.cmd(["client", "add", "laptop"]).ok();
-    }) else {
-        return;
-    };
-    let bundles = site.home.state().join("access").join("clients");
-    let work = site.home.path().join("work");
-    std::fs::create_dir_all(&work).unwrap();
-
-    // A bundle from a fresh `client add`, with the password printed.
-    let out = site.home.cmd(["client", "add", "tablet"]).ok();
-    let tablet_pw = out.stdout.trim();
-    let tablet = pem_from_p12(
-        &bundles.join("tablet.p12"),
-        tablet_pw,
-        &work.join("tablet.pem"),
-    );
-    assert!(
-        !tool_ok(&bundles.join("tablet.p12"), "wrong password"),
-        "a wrong password opened the bundle"
-    );
-    let client = site.client_with(&tablet);
-    assert_eq!(client.get("/").status, 200);
-    websocket_echoes(&client);
-
-    let anonymous = site.client().get("/");
-    assert_eq!(anonymous.status, 403, "{}", anonymous.text());
-    let stranger = stranger_identity(&work);
-    let refused = site.client_with(&stranger).request("GET", "/", &[], b"");
-    assert!(
-        refused.as_ref().map_or(true, |r| r.status == 400),
-        "another CA's certificate: {refused:?}"
-    );
-    assert_public_paths(&site);
-
-    // Revoked: refused; another client still works.
-    let laptop = site.home.cmd(["client", "add", "laptop2"]).ok();
-    let laptop = pem_from_p12(
-        &bundles.join("laptop2.p12"),
-        laptop.stdout.trim(),
-        &work.join("laptop2.pem"),
-    );
-    site.home.cmd(["client", "revoke", "tablet"]).ok();
-    let revoked = site.client_with(&tablet).request("GET", "/", &[], b"");
-    assert!(
-        revoked.as_ref().map_or(true, |r| r.status == 400),
-        "revoked: {revoked:?}"
-    );
-    assert_eq!(site.client_with(&laptop).get("/").status, 200);
-    let doctor = access_dir(&site).join("doctor-client.pem");
-    assert_eq!(site.client_with(&doctor).get("/").status, 200);
-    let list = site.cmd(&["client", "list"]).stdout;
-    assert!(
-        list.contains("tablet\t") && list.contains("revoked"),
-        "{list}"
-    );
-
-    if let Some(status) = status_from_bridge(&site, "/health") {
-        assert_eq!(status, 200, "from the Docker bridge, without a certificate");
-        assert_eq!(site.client().get("/health").status, 403);
-    }
-}
-
-/// Opens a bundle with `openssl pkcs12` and writes its certificates and key as one PEM.
-fn pem_from_p12(bundle: &Path, password: &str, out: &Path) -> PathBuf {
-    let result = tool(
-        "openssl",
-        [
-            "pkcs12".as_ref(),
-            "-in".as_ref(),
-            bundle.as_os_str(),
-            "-passin".as_ref(),
-            format!("pass:{password}").as_ref(),
-            "-noenc".as_ref(),
-            "-out".as_ref(),
-            out.as_os_str(),
-        ],
-    );
-    assert!(
-        result.status.success(),
-        "openssl pkcs12: {}",
-        String::from_utf8_lossy(&result.stderr)
-    );
-    let text = std::fs::read_to_string(out).unwrap();
-    assert!(text.contains("PRIVATE KEY") && text.matches("BEGIN CERTIFICATE").count() == 2);
-    out.to_path_buf()
-}
-
-fn tool_ok(bundle: &Path, password: &str) -> bool {
-    let pass = format!("pass:{password}");
-    let args = [
-        "pkcs12",
-        "-in",
-        bundle.to_str().unwrap(),
-        "-passin",
-        &pass,
-        "-noenc",
-    ];
-    tool("openssl", args).status.success()
-}
-
-/// A client certificate and key from a CA of its own, made with openssl.
-fn stranger_identity(work: &Path) -> PathBuf {
-    let key = work.join("stranger.pem");
-    let result = tool(
-        "openssl",
-        [
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-noenc",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=stranger",
-            "-addext",
-            "extendedKeyUsage=clientAuth",
-            "-keyout",
-            key.to_str().unwrap(),
-            "-out",
-            work.join("stranger-cert.pem").to_str().unwrap(),
-        ],
-    );
-    assert!(result.status.success());
-    let both = std::fs::read_to_string(work.join("stranger-cert.pem")).unwrap()
-        + &std::fs::read_to_string(&key).unwrap();
-    std::fs::write(&key, both).unwrap();
-    key
 }
 
 #[test]

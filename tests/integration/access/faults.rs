@@ -2,6 +2,7 @@
 //! 1), writes nothing half way, and leaves nginx serving the previous config.
 
 use super::{Site, assert_challenged, basic, get_as, init_password, set_mode};
+use crate::support::{Home, require, tool};
 
 fn read(path: &std::path::Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_default()
@@ -108,6 +109,60 @@ fn a_password_file_the_workers_cannot_read_is_rolled_back() {
         get_as(&client, "/", Some(&basic("ana", &password))).status,
         200
     );
+}
+
+#[test]
+fn a_ca_that_cannot_sign_crls_issues_no_client() {
+    if require("openssl").is_none() {
+        return;
+    }
+    let home = Home::new();
+    let ca = home.path().join("adopted");
+    std::fs::create_dir_all(&ca).unwrap();
+    // Like mkcert's root: keyCertSign only, no cRLSign.
+    let out = tool(
+        "openssl",
+        [
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-noenc",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=no crl",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE,pathlen:0",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+            "-keyout",
+            ca.join("rootCA-key.pem").to_str().unwrap(),
+            "-out",
+            ca.join("rootCA.pem").to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success());
+    let caroot = ca.to_str().unwrap();
+    home.cmd([
+        "init",
+        "--domain",
+        "oh.home.arpa",
+        "--caroot",
+        caroot,
+        "--access",
+        "client-cert",
+    ])
+    .ok();
+    let out = home.cmd(["client", "add", "phone"]).status(2);
+    assert!(
+        out.stderr.contains("may not sign revocation lists"),
+        "{}",
+        out.stderr
+    );
+    assert!(!home.state().join("access").join("clients").exists());
 }
 
 fn workers_are_another_user(site: &Site) -> bool {
