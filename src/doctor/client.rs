@@ -9,12 +9,30 @@ use super::certs::LeafFacts;
 use super::tls_client::{Client, TIMEOUT, TlsStream, explain, tls_error};
 use super::{Found, Outcome, Setup};
 
-fn client(s: &Setup, found: &Found) -> Result<Client, Outcome> {
+/// A client trusting only our CA, with ohproxy's own credentials for the access mode.
+pub fn client(s: &Setup, found: &Found) -> Result<Client, Outcome> {
     let ca = found.ca.as_ref().expect("the CA check passed");
-    Client::new(
+    let mode = s.config.access.mode.as_str();
+    let probe = match crate::access::probe::credentials(&s.config, s.paths) {
+        Ok(Some(probe)) => probe,
+        Ok(None) => {
+            return Err(Outcome::failure(
+                format!("ohproxy has no credentials of its own for access.mode {mode:?} yet"),
+                "`ohproxy nginx apply` makes them and installs them with the site",
+            ));
+        }
+        Err(e) => {
+            return Err(Outcome::failure(
+                format!("reading ohproxy's credentials for access.mode {mode:?}: {e:#}"),
+                "",
+            ));
+        }
+    };
+    Client::with_probe(
         &ca.der,
         s.config.domain.as_str(),
         s.config.ports.https.get(),
+        &probe,
     )
     .map_err(|e| Outcome::failure(format!("cannot set up TLS with our CA: {e}"), ""))
 }
@@ -94,7 +112,13 @@ pub fn https(s: &Setup, found: &mut Found) -> Outcome {
                 "GET {url} answered {status} instead of 200: {}",
                 body.trim()
             ),
-            "`ohproxy nginx apply` installs the site file that proxies to the app",
+            match status {
+                401 | 403 | 400 => {
+                    "nginx refused ohproxy's own credentials: `ohproxy nginx apply` installs \
+                     them with the site"
+                }
+                _ => "`ohproxy nginx apply` installs the site file that proxies to the app",
+            },
         ),
         Err(e) => Outcome::failure(format!("GET {url} failed: {e}"), ""),
     }
@@ -105,9 +129,20 @@ pub fn websocket(
     client: &Client,
     target: &str,
 ) -> Result<tungstenite::WebSocket<TlsStream>, String> {
+    use tungstenite::client::IntoClientRequest;
     let stream = client.connect().map_err(|e| e.to_string())?;
     let url = format!("wss://{}{target}", client.authority());
-    match tungstenite::client(url.as_str(), stream) {
+    let mut request = url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| e.to_string())?;
+    if let Some(auth) = client.authorization() {
+        let value = auth
+            .parse()
+            .map_err(|_| "a bad Authorization value".to_string())?;
+        request.headers_mut().insert("Authorization", value);
+    }
+    match tungstenite::client(request, stream) {
         Ok((socket, _)) => Ok(socket),
         Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response))) => {
             let body = response

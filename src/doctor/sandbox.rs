@@ -89,13 +89,7 @@ fn agent_port(sandbox: &Sandbox) -> Option<u16> {
 }
 
 fn client_of(s: &Setup, found: &Found) -> Result<Client, Outcome> {
-    let ca = found.ca.as_ref().expect("the CA check passed");
-    Client::new(
-        &ca.der,
-        s.config.domain.as_str(),
-        s.config.ports.https.get(),
-    )
-    .map_err(|e| Outcome::failure(format!("cannot set up TLS with our CA: {e}"), ""))
+    client::client(s, found)
 }
 
 pub fn routes(s: &Setup, found: &mut Found) -> Outcome {

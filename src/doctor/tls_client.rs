@@ -9,9 +9,12 @@ use std::time::Duration;
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct};
 use rustls::{RootCertStore, SignatureScheme, StreamOwned};
+
+use crate::access::probe::Probe;
 
 pub type TlsStream = StreamOwned<ClientConnection, TcpStream>;
 
@@ -121,26 +124,56 @@ pub struct Client {
     recording: Arc<Recording>,
     domain: String,
     port: u16,
+    /// The `Authorization` header every request carries (access.mode = "password").
+    authorization: Option<String>,
 }
 
 impl Client {
-    pub fn new(ca_der: &[u8], domain: &str, port: u16) -> Result<Client, rustls::Error> {
+    /// A client that presents ohproxy's own credentials, so it passes access control.
+    pub fn with_probe(
+        ca_der: &[u8],
+        domain: &str,
+        port: u16,
+        probe: &Probe,
+    ) -> Result<Client, rustls::Error> {
         let recording = Arc::new(Recording {
             inner: verifier(ca_der)?,
             seen: Mutex::new(None),
         });
-        let mut config = ClientConfig::builder_with_provider(provider())
+        let config = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()?
             .dangerous()
-            .with_custom_certificate_verifier(recording.clone())
-            .with_no_client_auth();
+            .with_custom_certificate_verifier(recording.clone());
+        let mut config = match probe {
+            Probe::ClientCert { cert_pem, key_pem } => {
+                let bad = |e: rustls::pki_types::pem::Error| {
+                    rustls::Error::General(format!("ohproxy's client certificate: {e}"))
+                };
+                let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(bad)?;
+                let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(bad)?;
+                config.with_client_auth_cert(certs, key)?
+            }
+            _ => config.with_no_client_auth(),
+        };
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let authorization = match probe {
+            Probe::Basic { header, .. } => Some(header.clone()),
+            _ => None,
+        };
         Ok(Client {
             config: Arc::new(config),
             recording,
             domain: domain.to_string(),
             port,
+            authorization,
         })
+    }
+
+    /// The `Authorization` header value this client sends, if any.
+    pub fn authorization(&self) -> Option<&str> {
+        self.authorization.as_deref()
     }
 
     /// `domain[:port]`, as a browser puts it in Host.
@@ -179,8 +212,12 @@ impl Client {
     /// A GET on its own connection: the status and the start of the body.
     pub fn get(&self, target: &str) -> io::Result<(u16, String)> {
         let mut stream = self.connect()?;
+        let auth = self
+            .authorization
+            .as_ref()
+            .map_or(String::new(), |a| format!("Authorization: {a}\r\n"));
         let head = format!(
-            "GET {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            "GET {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n{auth}\r\n",
             self.authority()
         );
         stream.write_all(head.as_bytes())?;

@@ -5,7 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Site, access_dir, assert_public_paths, status_from_bridge, websocket_echoes};
+use super::{
+    Site, access_dir, assert_public_paths, doctor_https, status_from_bridge, websocket_echoes,
+};
 use crate::support::tool;
 
 #[test]
@@ -62,6 +64,7 @@ fn client_cert_mode_lets_in_only_our_unrevoked_clients() {
     assert_eq!(site.client_with(&laptop).get("/").status, 200);
     let doctor = access_dir(&site).join("doctor-client.pem");
     assert_eq!(site.client_with(&doctor).get("/").status, 200);
+    assert_eq!(doctor_https(&site), "ok");
     let list = site.cmd(&["client", "list"]).stdout;
     assert!(
         list.contains("tablet\t") && list.contains("revoked"),
