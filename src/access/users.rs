@@ -22,9 +22,16 @@ const MAX_NAME: usize = 64;
 /// Letters and digits only, so the password survives any terminal, form or keyboard.
 const GENERATED_LEN: usize = 24;
 
-/// A user name that fits the password file and nginx's reading of it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+/// A user name that fits the password file and nginx's reading of it. Its Debug form is
+/// the quoted name, as messages show it.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct UserName(String);
+
+impl std::fmt::Debug for UserName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
 
 impl UserName {
     pub fn parse(text: &str) -> Result<UserName> {

@@ -169,3 +169,46 @@ fn workers_are_another_user(site: &Site) -> bool {
     let me = std::fs::metadata("/proc/self").unwrap();
     meta.uid() != me.uid()
 }
+
+#[test]
+fn on_a_terminal_the_password_is_asked_twice() {
+    let Some(script) = require("script") else {
+        return;
+    };
+    let home = Home::new();
+    home.cmd(["init", "--domain", "oh.home.arpa", "--access", "none"])
+        .ok();
+    let users = home.state().join("access").join("users");
+    // `script` gives the command a terminal; the lines typed arrive through it.
+    let typed = |first: &str, second: &str| {
+        let binary = env!("CARGO_BIN_EXE_ohproxy");
+        let shell = format!(
+            "(sleep 0.3; printf '{first}\\n'; sleep 0.3; printf '{second}\\n'; sleep 0.5) | \
+             {} -qec '{binary} user add bob' /dev/null",
+            script.display()
+        );
+        std::process::Command::new("sh")
+            .args(["-c", &shell])
+            .env("OHPROXY_HOME", home.path())
+            .output()
+            .unwrap()
+    };
+    let out = typed("one secret", "another secret");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("the two passwords differ"), "{text}");
+    assert!(
+        !text.contains("one secret"),
+        "the password was echoed: {text}"
+    );
+    assert!(!users.exists());
+
+    let out = typed("one secret", "one secret");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let list = home.cmd(["user", "list"]).ok();
+    assert_eq!(list.stdout, "bob\n");
+}
