@@ -227,3 +227,45 @@ fn pkcs12(ca: &Ca, leaf: &crate::leaf::Leaf, name: &str, password: &Password) ->
         .write()
         .context("writing the PKCS#12 bundle")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn add_bundles_and_revoke_lists_the_serial() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Ca::create(&dir.path().join("ca"), KeyType::EcdsaP256).unwrap();
+        let mut register = Register::default();
+        let issued = add(&ca, &mut register, "phone", &dir.path().join("clients")).unwrap();
+        let bundle = std::fs::read(&issued.bundle).unwrap();
+        let store = KeyStore::from_pkcs12(
+            &bundle,
+            issued.password.reveal(),
+            p12_keystore::Pkcs12ImportPolicy::Strict,
+        )
+        .unwrap();
+        let (alias, chain) = store.private_key_chain().unwrap();
+        assert_eq!((alias, chain.certs().len()), ("phone", 2));
+        assert!(KeyStore::from_pkcs12(&bundle, "wrong", Default::default()).is_err());
+
+        assert!(add(&ca, &mut register, "phone", &dir.path().join("c2")).is_err());
+        assert!(revoke(&mut register, "tablet").is_err());
+        revoke(&mut register, "phone").unwrap();
+        assert!(revoke(&mut register, "phone").is_err());
+
+        let number = register.crl_number;
+        let pem = crl(&ca, &mut register).unwrap();
+        assert_eq!(register.crl_number, number + 1);
+        let (_, block) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).unwrap();
+        let (_, list) = x509_parser::parse_x509_crl(&block.contents).unwrap();
+        // Compared as numbers: DER drops a leading zero byte.
+        let number = |bytes: &[u8]| bytes.iter().skip_while(|b| **b == 0).copied().collect();
+        let serials: Vec<Vec<u8>> = list
+            .iter_revoked_certificates()
+            .map(|r| number(r.raw_serial()))
+            .collect();
+        let issued = hex::decode(issued.client.serial.replace(':', "")).unwrap();
+        assert_eq!(serials, [number(&issued)]);
+    }
+}

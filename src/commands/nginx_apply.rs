@@ -34,7 +34,10 @@ pub fn run(paths: &Paths, args: ApplyArgs) -> Result<()> {
                 ui::data(diff);
             }
             if cert_changes {
-                ui::status("the certificate and key would be installed (they differ)");
+                ui::status(
+                    "the certificate and key, or the access-control files, would be installed \
+                     (they differ)",
+                );
             }
             for line in &test.output {
                 ui::status(format!("  {line}"));

@@ -329,6 +329,25 @@ mod tests {
     }
 
     #[test]
+    fn access_defaults_to_password_and_normalises_bridges() {
+        let config = parse("domain = \"oh.home.arpa\"\n").unwrap();
+        assert_eq!(config.access.mode, AccessMode::Password);
+        let text = "domain = \"oh.home.arpa\"\n[access]\nmode = \"client-cert\"\n\
+                    bridges = [\"172.17.0.1/16\", \"fd00::1/64\"]\n";
+        let config = parse(text).unwrap();
+        assert_eq!(config.access.mode, AccessMode::ClientCert);
+        let nets: Vec<&str> = config
+            .access
+            .bridges
+            .iter()
+            .flatten()
+            .map(|s| s.as_str())
+            .collect();
+        assert_eq!(nets, ["172.17.0.0/16", "fd00::/64"]);
+        assert_eq!(parse(&config.to_toml()).unwrap(), config);
+    }
+
+    #[test]
     fn errors_name_the_line_key_and_value() {
         let err = parse("domain = \"oh.home.arpa\"\n[ports]\nhttps = 0\n").unwrap_err();
         let text = err.to_string();
@@ -350,6 +369,12 @@ mod tests {
 
         let err = parse("domain = 7\n").unwrap_err().to_string();
         assert!(err.contains("line 1") && err.contains("domain"), "{err}");
+
+        let err = parse("domain = \"oh.home.arpa\"\n[access]\nmode = \"open\"\n").unwrap_err();
+        let err = err.to_string();
+        assert!(err.contains("line 3") && err.contains("open"), "{err}");
+        let err = parse("domain = \"oh.home.arpa\"\n[access]\nbridges = [\"10.0.0.1\"]\n");
+        assert!(err.unwrap_err().to_string().contains("10.0.0.1"));
 
         let err = parse("domain = \"oh.home.arpa\"\n[ports]\nhttps = 80\n").unwrap_err();
         assert!(err.to_string().contains("must all differ"));

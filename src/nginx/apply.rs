@@ -1,7 +1,7 @@
-//! The safe apply: render the site file, install the leaf, test the candidate inside the
-//! whole config, swap it in atomically, reload, confirm that nginx really serves the new
-//! config, and put the previous file and certificate back if any step fails. Returns what
-//! happened; never prints.
+//! The safe apply: render the site file, install the leaf and the access-control files
+//! (password file, client CA, CRL), test the candidate inside the whole config, swap it in
+//! atomically, reload, confirm that nginx really serves the new config, and put the
+//! previous files back if any step fails. Returns what happened; never prints.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
