@@ -89,16 +89,6 @@ fn agent_port(sandbox: &Observed) -> Option<u16> {
         .map(|b| b.host_port)
 }
 
-fn client_of(s: &Setup, found: &Found) -> Result<Client, Outcome> {
-    let ca = found.ca.as_ref().expect("the CA check passed");
-    Client::new(
-        &ca.der,
-        s.config.domain.as_str(),
-        s.config.ports.https.get(),
-    )
-    .map_err(|e| Outcome::failure(format!("cannot set up TLS with our CA: {e}"), ""))
-}
-
 pub fn routes(s: &Setup, found: &mut Found) -> Outcome {
     found.sandboxes = match container::sandboxes() {
         Ok(list) => list,
@@ -107,7 +97,7 @@ pub fn routes(s: &Setup, found: &mut Found) -> Outcome {
     if found.sandboxes.is_empty() {
         return Outcome::ok("no sandbox is running (each conversation starts one)");
     }
-    let client = match client_of(s, found) {
+    let client = match client::client(s, found) {
         Ok(client) => client,
         Err(outcome) => return outcome,
     };
@@ -195,7 +185,7 @@ pub fn websocket(s: &Setup, found: &mut Found, hold: Duration) -> Outcome {
             "start a conversation, then run doctor again",
         );
     };
-    let client = match client_of(s, found) {
+    let client = match client::client(s, found) {
         Ok(client) => client,
         Err(outcome) => return outcome,
     };
