@@ -166,6 +166,7 @@ async fn fill(report: &mut ContainerReport, engine: &Engine, config: &Config, fo
     } else {
         Some("not created by ohproxy".to_string())
     };
+    let published = found.published();
     *report = ContainerReport {
         name: report.name.clone(),
         exists: true,
@@ -178,7 +179,7 @@ async fn fill(report: &mut ContainerReport, engine: &Engine, config: &Config, fo
         uptime_seconds: uptime,
         health: found.health,
         restart_count: Some(found.restart_count),
-        published: found.published,
+        published,
         matches_config: mismatch.is_none(),
         mismatch,
     };

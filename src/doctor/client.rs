@@ -9,7 +9,8 @@ use super::certs::LeafFacts;
 use super::tls_client::{Client, TIMEOUT, TlsStream, explain, tls_error};
 use super::{Found, Outcome, Setup};
 
-fn client(s: &Setup, found: &Found) -> Result<Client, Outcome> {
+/// A client that trusts only our CA, for the site's domain and HTTPS port.
+pub(super) fn client(s: &Setup, found: &Found) -> Result<Client, Outcome> {
     let ca = found.ca.as_ref().expect("the CA check passed");
     Client::new(
         &ca.der,

@@ -5,9 +5,10 @@
 use std::time::Duration;
 
 use super::client;
-use super::container::{self, Binding, Sandbox};
+use super::container;
 use super::tls_client::Client;
 use super::{Found, Outcome, Setup};
+use crate::docker::observe::{Binding, Observed};
 
 /// The agent-server's port inside a sandbox container.
 const AGENT_PORT: &str = "8000/tcp";
@@ -80,7 +81,7 @@ pub fn pattern_problems(pattern: &str) -> Vec<String> {
     problems
 }
 
-fn agent_port(sandbox: &Sandbox) -> Option<u16> {
+fn agent_port(sandbox: &Observed) -> Option<u16> {
     sandbox
         .bindings
         .iter()
@@ -88,25 +89,15 @@ fn agent_port(sandbox: &Sandbox) -> Option<u16> {
         .map(|b| b.host_port)
 }
 
-fn client_of(s: &Setup, found: &Found) -> Result<Client, Outcome> {
-    let ca = found.ca.as_ref().expect("the CA check passed");
-    Client::new(
-        &ca.der,
-        s.config.domain.as_str(),
-        s.config.ports.https.get(),
-    )
-    .map_err(|e| Outcome::failure(format!("cannot set up TLS with our CA: {e}"), ""))
-}
-
 pub fn routes(s: &Setup, found: &mut Found) -> Outcome {
     found.sandboxes = match container::sandboxes() {
         Ok(list) => list,
-        Err(why) => return Outcome::failure(why, "start the Docker engine, or set DOCKER_HOST"),
+        Err(outcome) => return outcome,
     };
     if found.sandboxes.is_empty() {
         return Outcome::ok("no sandbox is running (each conversation starts one)");
     }
-    let client = match client_of(s, found) {
+    let client = match client::client(s, found) {
         Ok(client) => client,
         Err(outcome) => return outcome,
     };
@@ -139,7 +130,7 @@ pub fn routes(s: &Setup, found: &mut Found) -> Outcome {
 }
 
 /// One sandbox's `/runtime/<port>/health` through nginx, compared with the direct answer.
-fn route(client: &Client, sandbox: &Sandbox) -> Result<String, String> {
+fn route(client: &Client, sandbox: &Observed) -> Result<String, String> {
     let name = &sandbox.name;
     let Some(port) = agent_port(sandbox) else {
         return Err(format!("{name} publishes no {AGENT_PORT}"));
@@ -194,7 +185,7 @@ pub fn websocket(s: &Setup, found: &mut Found, hold: Duration) -> Outcome {
             "start a conversation, then run doctor again",
         );
     };
-    let client = match client_of(s, found) {
+    let client = match client::client(s, found) {
         Ok(client) => client,
         Err(outcome) => return outcome,
     };

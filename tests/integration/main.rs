@@ -3,6 +3,7 @@
 
 mod certs;
 mod docker_image;
+mod docker_observe;
 mod docker_up;
 mod doctor;
 mod nginx_apply;
