@@ -67,6 +67,10 @@ impl fmt::Display for OpenHandsVersion {
     }
 }
 
+/// The name every 1.x sandbox container starts with; OpenHands lists its own sandboxes
+/// by this prefix (`container_name_prefix` in its Docker sandbox service).
+pub const SANDBOX_NAME_PREFIX: &str = "oh-agent-server-";
+
 /// How the browser reaches the agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Routing {
