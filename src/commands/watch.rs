@@ -12,7 +12,7 @@ use crate::error::invalid;
 use crate::nginx::sandbox_ports;
 use crate::paths::Paths;
 use crate::ui;
-use crate::watch::run::{Report, Watch};
+use crate::watch::run::{AFTER_EVENT, PERIODIC, Report, Watch};
 
 use super::up::runtime;
 
@@ -68,10 +68,13 @@ fn show(report: Report) {
                 "watch: nginx reloaded; {total} sandbox port(s) routed"
             ));
         }
+        // Periodic syncs and events that change no port stay quiet unless -v.
+        Report::InStep { total, why } if why == PERIODIC || why == AFTER_EVENT => {
+            tracing::debug!("routes in step ({total} sandbox port(s)) after a {why}");
+        }
         Report::InStep { total, why } => {
-            tracing::debug!("in step after {why}");
             ui::status(format!(
-                "watch: routes in step ({total} sandbox port(s)); nginx not reloaded"
+                "watch: routes in step ({total} sandbox port(s), {why}); nginx not reloaded"
             ));
         }
         Report::Trouble { what, retry } => {

@@ -41,6 +41,11 @@ pub type Routes = BTreeMap<u16, String>;
 /// The running sandboxes and their host ports, in one listing (so a container that goes
 /// away between an event and this call is simply absent).
 pub async fn live_routes(engine: &Engine) -> Result<Routes, DockerError> {
+    Ok(routes_of(&listing(engine).await?))
+}
+
+/// The running containers whose names look like sandboxes (checked again by the callers).
+pub async fn listing(engine: &Engine) -> Result<Vec<ContainerSummary>, DockerError> {
     let options = ListContainersOptions {
         all: false,
         filters: Some(HashMap::from([
@@ -49,12 +54,26 @@ pub async fn live_routes(engine: &Engine) -> Result<Routes, DockerError> {
         ])),
         ..Default::default()
     };
-    let containers = engine
+    engine
         .docker
         .list_containers(Some(options))
         .await
-        .map_err(api("listing the sandbox containers"))?;
-    Ok(routes_of(&containers))
+        .map_err(api("listing the sandbox containers"))
+}
+
+/// The sandbox host ports published on every interface, which the network reaches
+/// without nginx.
+pub fn exposed_of(containers: &[ContainerSummary]) -> Vec<u16> {
+    let mut ports: Vec<u16> = containers
+        .iter()
+        .filter(|c| sandbox_name(c).is_some())
+        .flat_map(|c| c.ports.iter().flatten())
+        .filter(|p| matches!(p.ip.as_deref(), None | Some("" | "0.0.0.0" | "::")))
+        .filter_map(|p| p.public_port)
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    ports
 }
 
 /// The routes of a container listing: sandboxes only, their TCP ports that 127.0.0.1

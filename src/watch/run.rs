@@ -27,6 +27,10 @@ const RESYNC: Duration = Duration::from_secs(60);
 const BACKOFF_FIRST: Duration = Duration::from_millis(500);
 const BACKOFF_LAST: Duration = Duration::from_secs(30);
 
+/// The reasons of the quiet syncs.
+pub const PERIODIC: &str = "periodic full sync";
+pub const AFTER_EVENT: &str = "sandbox event";
+
 /// What the loop tells its caller, to show the user.
 #[derive(Debug)]
 pub enum Report {
@@ -179,7 +183,7 @@ impl<'a> Watch<'a> {
             match next {
                 Err(_) => {
                     if pending.is_none() {
-                        pending = Some("periodic full sync".to_string());
+                        pending = Some(PERIODIC.to_string());
                     }
                 }
                 Ok(None) => return "the engine's event stream ended".to_string(),
@@ -196,7 +200,7 @@ impl<'a> Watch<'a> {
                     let action = event.action.unwrap_or_default();
                     tracing::debug!("event: {name} {action}");
                     reasons.insert(name.clone(), describe(&action));
-                    pending.get_or_insert_with(|| "after a sandbox event".to_string());
+                    pending.get_or_insert_with(|| AFTER_EVENT.to_string());
                     wait = DEBOUNCE;
                     // Gather what comes within the debounce window before syncing.
                     tokio::time::sleep(DEBOUNCE).await;
