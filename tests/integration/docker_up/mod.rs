@@ -182,9 +182,13 @@ fn up_from_nothing_then_again_status_and_down() {
     assert_eq!(bindings[0].host_ip.as_deref(), Some("127.0.0.1"));
     assert_eq!(bindings[0].host_port, Some(setup.app_port.to_string()));
     let host = info.host_config.clone().unwrap();
+    // The domain leads back to this host, for the app's checks of its sandboxes (1.x).
     assert_eq!(
         host.extra_hosts.unwrap(),
-        ["host.docker.internal:host-gateway"]
+        [
+            "host.docker.internal:host-gateway",
+            &format!("{DOMAIN}:host-gateway")
+        ]
     );
 
     // Through nginx, with our CA: the app, its environment and a WebSocket.
