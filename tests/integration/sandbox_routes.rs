@@ -319,3 +319,35 @@ fn engine_socket() -> std::path::PathBuf {
         _ => Path::new("/var/run/docker.sock").to_path_buf(),
     }
 }
+
+#[test]
+fn watch_retries_while_nginx_refuses_and_keeps_what_serves() {
+    let Some(docker) = require_docker() else {
+        return;
+    };
+    let Some((site, client)) = site() else { return };
+    let cleanup = Cleanup::new(&docker);
+    let watcher = Watcher::start(&site, None);
+    let first = sandbox::start(&docker, &cleanup);
+    let first_route = format!("/runtime/{}/health", first.port);
+    wait_status(&client, &first_route, 200, ROUTABLE_WITHIN);
+
+    // Someone breaks another file of the nginx config: no apply can pass its test.
+    let broken = site.nginx.site_dir().join("broken.conf");
+    std::fs::write(&broken, "bogus_directive on;\n").unwrap();
+    let second = sandbox::start(&docker, &cleanup);
+    let second_route = format!("/runtime/{}/health", second.port);
+    watcher.wait_line("trying again in");
+    assert_eq!(status(&client, &second_route), 404);
+    assert_eq!(
+        status(&client, &first_route),
+        200,
+        "the live config still serves"
+    );
+    let site_file = std::fs::read_to_string(site.site_file()).unwrap();
+    assert!(site_file.contains("/runtime/"), "the site file was kept");
+
+    std::fs::remove_file(&broken).unwrap();
+    wait_status(&client, &second_route, 200, Duration::from_secs(40));
+    assert_eq!(status(&client, &first_route), 200);
+}
