@@ -184,7 +184,15 @@ async fn fill(
         .filter(|_| found.running())
         .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
         .map(|t| (OffsetDateTime::now_utc() - t).whole_seconds());
-    let mismatch = match Spec::for_site(config, paths, None, &engine.socket_path()) {
+    let gateway = crate::docker::sandbox_env::bridge_gateway(engine).await;
+    let spec = Spec::for_site(
+        config,
+        paths,
+        None,
+        &engine.socket_path(),
+        gateway.as_deref(),
+    );
+    let mismatch = match spec {
         Ok(spec) => {
             let image_id = pull::local_id(engine, &spec.image).await.ok().flatten();
             let wanted = image_id.unwrap_or_else(|| found.image_id.clone());

@@ -36,8 +36,10 @@ pub struct Spec {
     pub env: Vec<String>,
     /// `host:container[:mode]`.
     pub binds: Vec<String>,
-    /// The host port, published on 127.0.0.1 only.
+    /// The host port, published on 127.0.0.1.
     pub app_port: u16,
+    /// 1.x: the bridge gateway the app port is also published on, for sandbox callbacks.
+    pub callback_ip: Option<String>,
     pub extra_hosts: Vec<String>,
     pub restart: String,
     pub health_path: String,
@@ -104,6 +106,7 @@ impl Spec {
             env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
             binds,
             app_port: config.ports.app.get(),
+            callback_ip: None,
             extra_hosts,
             restart: "unless-stopped".into(),
             health_path: profile.health_path.to_string(),
@@ -111,13 +114,15 @@ impl Spec {
         })
     }
 
-    /// The spec for this config with the files of this state dir: for a 1.x profile, the
-    /// CA bundle mounted read-only (`sandbox_env::write_bundle` writes it).
+    /// The spec for this config with the files of this state dir and this engine: for a
+    /// 1.x profile, the CA bundle mounted read-only (`sandbox_env::write_bundle` writes it)
+    /// and the app port also on the bridge `gateway`, where sandboxes call back.
     pub fn for_site(
         config: &Config,
         paths: &Paths,
         image: Option<&str>,
         socket: &Path,
+        gateway: Option<&str>,
     ) -> Result<Spec> {
         let mut spec = Spec::build(config, image, socket)?;
         let (_, profile) = profile(config)?;
@@ -127,6 +132,7 @@ impl Spec {
                 sandbox_env::bundle_file(paths).display(),
                 sandbox_env::BUNDLE_TARGET
             ));
+            spec.callback_ip = gateway.map(str::to_string);
         }
         Ok(spec)
     }
@@ -162,10 +168,13 @@ impl Spec {
         ]);
         // Loopback only: nginx is the one way in, and a port on 0.0.0.0 would let the LAN
         // skip TLS (and Docker's NAT rules bypass host firewalls such as ufw).
-        let binding = PortBinding {
-            host_ip: Some("127.0.0.1".into()),
-            host_port: Some(self.app_port.to_string()),
-        };
+        let bindings = std::iter::once("127.0.0.1")
+            .chain(self.callback_ip.as_deref())
+            .map(|ip| PortBinding {
+                host_ip: Some(ip.to_string()),
+                host_port: Some(self.app_port.to_string()),
+            })
+            .collect();
         ContainerCreateBody {
             image: Some(self.image.clone()),
             env: Some(self.env.clone()),
@@ -173,7 +182,7 @@ impl Spec {
             labels: Some(labels),
             host_config: Some(HostConfig {
                 binds: Some(self.binds.clone()),
-                port_bindings: Some(HashMap::from([(port, Some(vec![binding]))])),
+                port_bindings: Some(HashMap::from([(port, Some(bindings))])),
                 extra_hosts: Some(self.extra_hosts.clone()),
                 restart_policy: Some(RestartPolicy {
                     name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
@@ -290,10 +299,25 @@ mod tests {
         assert_eq!(old.extra_hosts, ["host.docker.internal:host-gateway"]);
 
         let paths = Paths::resolve(Some(Path::new("/srv/oh/config.toml"))).unwrap();
-        let sited =
-            Spec::for_site(&config(""), &paths, None, Path::new("/run/docker.sock")).unwrap();
+        let sited = Spec::for_site(
+            &config(""),
+            &paths,
+            None,
+            Path::new("/s"),
+            Some("172.17.0.1"),
+        )
+        .unwrap();
         let bind = sited.binds.last().unwrap();
         assert!(bind.ends_with("/openhands/ca-bundle.pem:/etc/ohproxy/ca-bundle.pem:ro"));
+        let body = sited.create_body(Path::new("/c.toml"));
+        let bindings = body.host_config.unwrap().port_bindings.unwrap()["3000/tcp"]
+            .clone()
+            .unwrap();
+        let ips: Vec<_> = bindings
+            .iter()
+            .map(|b| b.host_ip.clone().unwrap())
+            .collect();
+        assert_eq!(ips, ["127.0.0.1", "172.17.0.1"]);
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! `/fetch?url=https://...`: one HTTPS GET made from inside the container, trusting only
-//! the roots in the file `SSL_CERT_FILE` names (as the app's own clients do), reported as
-//! JSON: the status and body, or the error.
+//! `/fetch?url=...`: one GET made from inside the container, reported as JSON (the status
+//! and body, or the error). `https://` trusts only the roots in the file `SSL_CERT_FILE`
+//! names, as the app's own clients do; `http://` is plain.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -20,33 +20,28 @@ pub fn fetch(url: &str) -> Value {
 }
 
 fn get(url: &str) -> Result<(u16, String), String> {
-    let rest = url
-        .strip_prefix("https://")
-        .ok_or("only https:// URLs are fetched")?;
+    let (tls, rest) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+        (Some(rest), _) => (true, rest),
+        (_, Some(rest)) => (false, rest),
+        _ => return Err("only http:// and https:// URLs are fetched".into()),
+    };
     let (authority, path) = match rest.find('/') {
         Some(at) => (&rest[..at], &rest[at..]),
         None => (rest, "/"),
     };
     let (host, port) = match authority.rsplit_once(':') {
         Some((host, port)) => (host, port.parse::<u16>().map_err(|e| e.to_string())?),
-        None => (authority, 443),
+        None => (authority, if tls { 443 } else { 80 }),
     };
-    let config = Arc::new(client_config()?);
-    let name = ServerName::try_from(host.to_string()).map_err(|e| e.to_string())?;
-    let connection = ClientConnection::new(config, name).map_err(|e| e.to_string())?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
     let tcp = TcpStream::connect((host, port)).map_err(|e| format!("connect: {e}"))?;
     tcp.set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(|e| e.to_string())?;
-    let mut tls = StreamOwned::new(connection, tcp);
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
-    tls.write_all(request.as_bytes())
-        .map_err(|e| format!("TLS: {e}"))?;
-    let mut raw = Vec::new();
-    if let Err(e) = tls.read_to_end(&mut raw)
-        && raw.is_empty()
-    {
-        return Err(format!("TLS: {e}"));
-    }
+    let raw = if tls {
+        exchange_tls(host, tcp, &request)?
+    } else {
+        exchange(tcp, &request)?
+    };
     let text = String::from_utf8_lossy(&raw);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head
@@ -55,6 +50,26 @@ fn get(url: &str) -> Result<(u16, String), String> {
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| format!("no status line in {head:?}"))?;
     Ok((status, body.to_string()))
+}
+
+fn exchange(mut stream: impl Read + Write, request: &str) -> Result<Vec<u8>, String> {
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("write: {e}"))?;
+    let mut raw = Vec::new();
+    if let Err(e) = stream.read_to_end(&mut raw)
+        && raw.is_empty()
+    {
+        return Err(format!("read: {e}"));
+    }
+    Ok(raw)
+}
+
+fn exchange_tls(host: &str, tcp: TcpStream, request: &str) -> Result<Vec<u8>, String> {
+    let config = Arc::new(client_config()?);
+    let name = ServerName::try_from(host.to_string()).map_err(|e| e.to_string())?;
+    let connection = ClientConnection::new(config, name).map_err(|e| e.to_string())?;
+    exchange(StreamOwned::new(connection, tcp), request).map_err(|e| format!("TLS {e}"))
 }
 
 /// A client that trusts exactly the certificates in `SSL_CERT_FILE`.

@@ -1,7 +1,8 @@
 //! The app container of a 1.x profile, as `ohproxy up` makes it (the test image standing
 //! in for OpenHands): it carries the public sandbox URL pattern, the web URL, the CA bundle
 //! (system roots plus ours, read-only) and the host entry for the domain, and fetches a
-//! sandbox's `/health` through nginx itself, the way OpenHands checks its sandboxes. `up`
+//! sandbox's `/health` through nginx itself, the way OpenHands checks its sandboxes; the
+//! sandbox reaches the app at the callback address OpenHands gives it. `up`
 //! writes the watch service unit where it is told systemd keeps units, and `down` removes
 //! it.
 
@@ -78,6 +79,18 @@ fn the_app_reaches_a_sandbox_through_nginx_with_our_ca() {
     let fetched: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(fetched["status"], 200, "{fetched}");
     assert_eq!(fetched["body"], "OK", "{fetched}");
+
+    // The sandbox reaches the app where OpenHands has it call back (its webhook URL is
+    // http://host.docker.internal:<host port>/api/v1/webhooks).
+    let callback = format!("http://host.docker.internal:{}/health", setup.app_port);
+    let (code, body) = http_get(
+        &format!("127.0.0.1:{}", sandbox.port),
+        &format!("/fetch?url={callback}"),
+    )
+    .unwrap();
+    assert_eq!(code, 200, "{body}");
+    let fetched: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(fetched["status"], 200, "{fetched}");
 
     // The watch service unit.
     let unit = units.join(format!("ohproxy-watch-{DOMAIN}.service"));

@@ -45,6 +45,8 @@ pub fn start(docker: &Docker, cleanup: &Cleanup) -> Sandbox {
         exposed_ports: Some(vec![APP_PORT.into()]),
         host_config: Some(HostConfig {
             port_bindings: Some(HashMap::from([(APP_PORT.into(), Some(vec![published]))])),
+            // As OpenHands starts its sandboxes.
+            extra_hosts: Some(vec!["host.docker.internal:host-gateway".into()]),
             ..Default::default()
         }),
         ..Default::default()
