@@ -7,6 +7,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use anyhow::Result;
 use bollard::query_parameters::EventsOptions;
 use futures_util::StreamExt;
@@ -158,15 +160,18 @@ impl<'a> Watch<'a> {
         let mut pending: Option<String> = Some(first_why.to_string());
         let mut reasons: HashMap<String, String> = HashMap::new();
         let mut retry = BACKOFF_FIRST;
-        let mut wait = DEBOUNCE;
+        // When the pending sync may run, and when the next periodic one is due.
+        let mut due = Instant::now();
+        let mut resync_at = Instant::now() + RESYNC;
         loop {
-            if let Some(default_why) = pending.take() {
+            let now = Instant::now();
+            if let Some(default_why) = pending.take_if(|_| now >= due) {
                 match self.sync(engine, &reasons, &default_why).await {
                     Ok(done) => {
                         report(done);
                         reasons.clear();
                         retry = BACKOFF_FIRST;
-                        wait = RESYNC;
+                        resync_at = Instant::now() + RESYNC;
                     }
                     Err(e) => {
                         report(Report::Trouble {
@@ -174,16 +179,18 @@ impl<'a> Watch<'a> {
                             retry,
                         });
                         pending = Some(default_why);
-                        wait = retry;
+                        due = Instant::now() + retry;
                         retry = (retry * 2).min(BACKOFF_LAST);
                     }
                 }
+                continue;
             }
-            let next = tokio::time::timeout(wait, stream.next()).await;
-            match next {
+            let until = if pending.is_some() { due } else { resync_at };
+            match tokio::time::timeout_at(until, stream.next()).await {
                 Err(_) => {
                     if pending.is_none() {
                         pending = Some(PERIODIC.to_string());
+                        due = Instant::now();
                     }
                 }
                 Ok(None) => return "the engine's event stream ended".to_string(),
@@ -200,10 +207,12 @@ impl<'a> Watch<'a> {
                     let action = event.action.unwrap_or_default();
                     tracing::debug!("event: {name} {action}");
                     reasons.insert(name.clone(), describe(&action));
-                    pending.get_or_insert_with(|| AFTER_EVENT.to_string());
-                    wait = DEBOUNCE;
-                    // Gather what comes within the debounce window before syncing.
-                    tokio::time::sleep(DEBOUNCE).await;
+                    // Events within the debounce window share one sync; a sync already
+                    // waiting (a retry) keeps its time.
+                    if pending.is_none() {
+                        pending = Some(AFTER_EVENT.to_string());
+                        due = Instant::now() + DEBOUNCE;
+                    }
                 }
             }
         }
