@@ -19,14 +19,7 @@ const PATTERN_KEYS: [&str; 2] = [
 
 /// The pattern ohproxy gives the app: every sandbox under the site, by host port.
 pub fn expected_pattern(s: &Setup) -> String {
-    let port = s.config.ports.https.get();
-    let domain = s.config.domain.as_str();
-    let authority = if port == 443 {
-        domain.to_string()
-    } else {
-        format!("{domain}:{port}")
-    };
-    format!("https://{authority}/runtime/{{port}}")
+    crate::docker::sandbox_env::url_pattern(&s.config)
 }
 
 pub fn url_pattern(s: &Setup, found: &mut Found) -> Outcome {
