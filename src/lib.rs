@@ -23,3 +23,4 @@ pub mod paths;
 pub mod renew;
 pub mod truststore;
 pub mod ui;
+pub mod watch;

@@ -14,6 +14,7 @@ mod state_move;
 mod status;
 mod trust;
 mod up;
+mod watch;
 
 use anyhow::Result;
 
@@ -33,5 +34,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Up(args) => up::run(&paths, args),
         Command::Down(args) => down::run(&paths, args),
         Command::Status(args) => status::run(&paths, args),
+        Command::Watch(args) => watch::run(&paths, args),
     }
 }

@@ -20,14 +20,7 @@ const PATTERN_KEYS: [&str; 2] = [
 
 /// The pattern ohproxy gives the app: every sandbox under the site, by host port.
 pub fn expected_pattern(s: &Setup) -> String {
-    let port = s.config.ports.https.get();
-    let domain = s.config.domain.as_str();
-    let authority = if port == 443 {
-        domain.to_string()
-    } else {
-        format!("{domain}:{port}")
-    };
-    format!("https://{authority}/runtime/{{port}}")
+    crate::docker::sandbox_env::url_pattern(&s.config)
 }
 
 pub fn url_pattern(s: &Setup, found: &mut Found) -> Outcome {
@@ -151,27 +144,9 @@ fn route(client: &Client, sandbox: &Observed) -> Result<String, String> {
 
 /// Sandbox ports on every interface: a warning, with a firewall rule per port.
 fn exposed(open: &[&Binding]) -> Outcome {
-    let ports: Vec<String> = open.iter().map(|b| b.host_port.to_string()).collect();
-    let rules: Vec<String> = open
-        .iter()
-        .map(|b| {
-            format!(
-                "sudo iptables -I DOCKER-USER -i <LAN interface> -p tcp -m conntrack \
-                 --ctorigdstport {} --ctdir ORIGINAL -j DROP",
-                b.host_port
-            )
-        })
-        .collect();
-    Outcome::warning(
-        format!(
-            "sandbox ports {} are published on all interfaces (OpenHands does this): the \
-             network reaches the agent-servers directly, past nginx",
-            ports.join(", ")
-        ),
-        "drop them at the firewall for the LAN interface (Docker's DOCKER-USER chain), \
-         see detail",
-    )
-    .with_detail(rules.join("\n"))
+    let ports: Vec<u16> = open.iter().map(|b| b.host_port).collect();
+    let (message, fix, rules) = crate::openhands::exposed_ports_warning(&ports);
+    Outcome::warning(message, format!("{fix}; see detail")).with_detail(rules.join("\n"))
 }
 
 pub fn websocket(s: &Setup, found: &mut Found, hold: Duration) -> Outcome {

@@ -3,6 +3,7 @@
 //! config, and put the previous file and certificate back if any step fails. Returns what
 //! happened; never prints.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -12,7 +13,7 @@ use super::CertFiles;
 use super::candidate::{self, TestReport};
 use super::discover::{self, Found};
 use super::process::{self, LogMark, Master, ReloadMethod};
-use super::{precheck, template, version};
+use super::{precheck, sandbox_ports, template, version};
 use crate::config::Config;
 use crate::error::WithHint;
 use crate::fsx;
@@ -52,6 +53,8 @@ struct Plan {
     names: Vec<String>,
     leaf_cert: Vec<u8>,
     leaf_key: Vec<u8>,
+    /// The sandbox allow-list and its text, for sites with sandbox routes.
+    ports: Option<(PathBuf, String)>,
 }
 
 /// The previous site file and certificate, restored if the apply fails.
@@ -59,10 +62,32 @@ struct Previous {
     site: Option<Vec<u8>>,
     cert: Option<Vec<u8>>,
     key: Option<Vec<u8>>,
+    ports: Option<Vec<u8>>,
 }
 
-/// Applies the config to nginx, or with `dry_run` only reports what would change.
+/// Applies the config to nginx, or with `dry_run` only reports what would change. The
+/// sandbox allow-list keeps the ports it has.
 pub fn apply(config: &Config, paths: &Paths, dry_run: bool) -> Result<Outcome> {
+    let ports = sandbox_ports::installed(config, paths)?;
+    apply_with(config, paths, dry_run, &ports)
+}
+
+/// Applies the config with this sandbox allow-list: the same test, swap, reload, check
+/// and rollback, with the allow-list as one more file of the site.
+pub fn apply_sandbox_ports(
+    config: &Config,
+    paths: &Paths,
+    ports: &BTreeSet<u16>,
+) -> Result<Outcome> {
+    apply_with(config, paths, false, ports)
+}
+
+fn apply_with(
+    config: &Config,
+    paths: &Paths,
+    dry_run: bool,
+    ports: &BTreeSet<u16>,
+) -> Result<Outcome> {
     let leaf = crate::leaf::file_names(&config.leaf_names(), false, &paths.leaf_dir());
     let leaf_cert = read_leaf(&leaf.cert)?;
     let leaf_key = read_leaf(&leaf.key)?;
@@ -84,12 +109,22 @@ pub fn apply(config: &Config, paths: &Paths, dry_run: bool) -> Result<Outcome> {
         names,
         leaf_cert,
         leaf_key,
+        ports: sandbox_ports::enabled(config).then(|| {
+            (
+                sandbox_ports::file(config, paths),
+                sandbox_ports::render(ports),
+            )
+        }),
     };
     let previous = Previous::read(&plan)?;
 
     let cert_changes = previous.cert.as_deref() != Some(&plan.leaf_cert[..])
         || previous.key.as_deref() != Some(&plan.leaf_key[..]);
-    let site_changes = previous.site.as_deref() != Some(plan.candidate.as_bytes());
+    let site_changes = previous.site.as_deref() != Some(plan.candidate.as_bytes())
+        || plan
+            .ports
+            .as_ref()
+            .is_some_and(|(_, text)| previous.ports.as_deref() != Some(text.as_bytes()));
     if dry_run {
         return dry(
             config,
@@ -157,7 +192,12 @@ fn dry(
     };
     let testable =
         template::render(config, &staged, info, page_root).context("rendering the site file")?;
-    let test = candidate::test(&plan.found, &testable, &plan.names)?;
+    let mut others = BTreeMap::new();
+    if let Some((_, text)) = &plan.ports {
+        let staged_ports = sandbox_ports::beside(&staged, config.domain.as_str());
+        others.insert(staged_ports, text.clone());
+    }
+    let test = candidate::test_with(&plan.found, &testable, &others, &plan.names)?;
     Ok(Outcome::DryRun {
         site_file: plan.found.site_file,
         diff,
@@ -185,18 +225,30 @@ impl Previous {
             site: read_optional(&plan.found.site_file)?,
             cert: read_optional(&plan.certs.cert)?,
             key: read_optional(&plan.certs.key)?,
+            ports: match &plan.ports {
+                Some((path, _)) => read_optional(path)?,
+                None => None,
+            },
         })
+    }
+
+    /// Each file apply may change, with its previous bytes and its mode.
+    fn files<'a>(&'a self, plan: &'a Plan) -> Vec<(&'a Option<Vec<u8>>, &'a Path, u32)> {
+        let mut files = vec![
+            (&self.site, plan.found.site_file.as_path(), 0o644),
+            (&self.cert, plan.certs.cert.as_path(), 0o644),
+            (&self.key, plan.certs.key.as_path(), 0o600),
+        ];
+        if let Some((path, _)) = &plan.ports {
+            files.push((&self.ports, path.as_path(), 0o644));
+        }
+        files
     }
 
     /// Keeps a copy of the previous files under the state dir, for the user too.
     fn save(&self, plan: &Plan, dir: &Path) -> Result<()> {
         fsx::create_dir(dir, 0o700)?;
-        let copies = [
-            (&self.site, &plan.found.site_file, 0o644),
-            (&self.cert, &plan.certs.cert, 0o644),
-            (&self.key, &plan.certs.key, 0o600),
-        ];
-        for (bytes, path, mode) in copies {
+        for (bytes, path, mode) in self.files(plan) {
             if let (Some(bytes), Some(name)) = (bytes, path.file_name()) {
                 fsx::write_atomic(&dir.join(name), bytes, mode)?;
             }
@@ -206,12 +258,7 @@ impl Previous {
 
     /// Puts every file back as it was (or removes what did not exist).
     fn restore(&self, plan: &Plan) -> Result<()> {
-        let files = [
-            (&self.site, &plan.found.site_file, 0o644),
-            (&self.cert, &plan.certs.cert, 0o644),
-            (&self.key, &plan.certs.key, 0o600),
-        ];
-        for (bytes, path, mode) in files {
+        for (bytes, path, mode) in self.files(plan) {
             match bytes {
                 Some(bytes) => fsx::write_atomic(path, bytes, mode)?,
                 None => fsx::remove_if_exists(path)?,
@@ -242,6 +289,13 @@ fn install_and_reload(
     }
     fsx::write_atomic(&plan.certs.cert, &plan.leaf_cert, 0o644)?;
     fsx::write_atomic(&plan.certs.key, &plan.leaf_key, 0o600)?;
+    // The allow-list goes in before the site file that includes it; until the reload,
+    // nginx runs on what it read before, and a rollback puts the old list back.
+    let mut others = BTreeMap::new();
+    if let Some((path, text)) = &plan.ports {
+        fsx::write_atomic(path, text.as_bytes(), 0o644)?;
+        others.insert(path.clone(), text.clone());
+    }
 
     // Written aside as a hidden file, which nginx's include globs skip.
     let aside = found.site_dir.join(format!(
@@ -253,7 +307,7 @@ fn install_and_reload(
             .to_string_lossy()
     ));
     fsx::write_atomic(&aside, plan.candidate.as_bytes(), 0o644)?;
-    let test = candidate::test(found, &plan.candidate, &plan.names);
+    let test = candidate::test_with(found, &plan.candidate, &others, &plan.names);
     let test = match test {
         Ok(test) if test.ok => test,
         other => {

@@ -27,7 +27,19 @@ pub struct TestReport {
 
 /// Tests the whole config with `site_file` replaced by `candidate`.
 pub fn test(found: &Found, candidate: &str, our_names: &[String]) -> Result<TestReport> {
-    let overrides = BTreeMap::from([(found.site_file.clone(), candidate.to_string())]);
+    test_with(found, candidate, &BTreeMap::new(), our_names)
+}
+
+/// Tests the whole config with `site_file` replaced by `candidate` and each of `others`
+/// (files the site includes, such as the sandbox allow-list) by its text.
+pub fn test_with(
+    found: &Found,
+    candidate: &str,
+    others: &BTreeMap<PathBuf, String>,
+    our_names: &[String],
+) -> Result<TestReport> {
+    let mut overrides = others.clone();
+    overrides.insert(found.site_file.clone(), candidate.to_string());
     let flat = found.dump.flatten(&overrides)?;
     let dir = found.main_config.parent().unwrap_or(Path::new("/"));
     let mut scratch = tempfile::Builder::new()

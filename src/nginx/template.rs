@@ -68,6 +68,11 @@ struct Context {
     /// The onboarding page: the `root` that holds `ca/`, and each file type it serves.
     page_root: String,
     page_types: Vec<(&'static str, &'static str)>,
+    /// OpenHands 1.x: the `/runtime/<port>/` route and its allow-list file.
+    sandbox_routes: bool,
+    sandbox_ports_file: String,
+    /// The same file as an include pattern: its last letter as a class (`con[f]`).
+    sandbox_ports_pattern: String,
 }
 
 /// Renders the site file for this config, these certificate paths and this nginx, with
@@ -113,6 +118,7 @@ fn describe(err: &minijinja::Error) -> String {
 }
 
 fn context(config: &Config, certs: &CertFiles, nginx: &NginxInfo, page_root: &Path) -> Context {
+    let ports_file = super::sandbox_ports::beside(certs, config.domain.as_str());
     let site = site_id(config.domain.as_str());
     let https = config.ports.https.get();
     let log_dir = match &config.nginx.prefix {
@@ -152,6 +158,9 @@ fn context(config: &Config, certs: &CertFiles, nginx: &NginxInfo, page_root: &Pa
         openssl_version: nginx.openssl.map(|v| v.to_string()),
         page_root: page_root.display().to_string(),
         page_types: onboarding::CONTENT_TYPES.to_vec(),
+        sandbox_routes: super::sandbox_ports::enabled(config),
+        sandbox_ports_pattern: as_pattern(&ports_file.display().to_string()),
+        sandbox_ports_file: ports_file.display().to_string(),
         site,
     }
 }
@@ -188,6 +197,14 @@ pub fn site_id(domain: &str) -> String {
     format!("{readable}_{}", hex::encode(&digest[..4]))
 }
 
+/// A path as a glob that matches just that file: the last character as a class.
+fn as_pattern(path: &str) -> String {
+    match path.char_indices().last() {
+        Some((at, last)) => format!("{}[{last}]", &path[..at]),
+        None => String::new(),
+    }
+}
+
 /// True when an IPv6 socket can be bound here, so `listen [::]:PORT` will work.
 fn host_has_ipv6() -> bool {
     TcpListener::bind((Ipv6Addr::UNSPECIFIED, 0)).is_ok()
@@ -217,6 +234,7 @@ fn guard(context: &Context) -> Result<()> {
         ("nginx.cert-dir", &context.key),
         ("nginx.prefix", &context.access_log),
         ("nginx.page-dir", &context.page_root),
+        ("nginx.cert-dir", &context.sandbox_ports_file),
     ];
     for (key, path) in paths {
         if !is_plain_path(path) {

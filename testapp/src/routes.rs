@@ -27,6 +27,20 @@ pub fn handle(request: &Request, body_length: u64, options: &Options) -> Reply {
         "/alive" => Response::json(&json!({ "status": "ok" })),
         "/env" => Response::json(&environment(|key| std::env::var(key).ok())),
         "/file" => file(request),
+        "/fetch" => match request.query("url").map(percent_decode) {
+            Some(url) => Response::json(&crate::fetch::fetch(&url)),
+            None => Response::text(400, "give ?url=https://...\n"),
+        },
+        // A redirect as servers make them, for checks of `Location` rewriting.
+        "/redirect" => {
+            let mut response = Response::text(307, "");
+            let to = request
+                .query("to")
+                .map(percent_decode)
+                .unwrap_or("/".into());
+            response.headers.push(("Location".into(), to));
+            response
+        }
         "/events" => return events(request),
         "/upload" if request.method == "POST" || request.method == "PUT" => {
             Response::json(&json!({ "received_bytes": body_length }))

@@ -11,6 +11,7 @@ mod nginx_proxy;
 mod nginx_render;
 mod onboarding;
 mod real_clients;
+mod sandbox_routes;
 mod support;
 mod testapp;
 mod trust;
