@@ -56,6 +56,8 @@ pub enum Command {
     Status(StatusArgs),
     /// Check the whole path a browser takes, from the config to a WebSocket through nginx
     Doctor(DoctorArgs),
+    /// Keep nginx's /runtime/<port>/ routes in step with the running OpenHands sandboxes
+    Watch(WatchArgs),
     /// Users and passwords for access.mode = "password"
     #[command(subcommand)]
     User(UserCommand),
@@ -254,6 +256,9 @@ pub struct UpArgs {
     /// Seconds to wait for the app to answer
     #[arg(long, value_name = "SECONDS", default_value_t = 180)]
     pub wait: u64,
+    /// Do not set up `ohproxy watch` as a systemd service
+    #[arg(long)]
+    pub no_watch: bool,
 }
 
 #[derive(Debug, Args)]
@@ -279,4 +284,11 @@ pub struct DoctorArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 0,
           value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub hold: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Sync the routes once and exit
+    #[arg(long)]
+    pub once: bool,
 }

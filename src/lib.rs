@@ -24,3 +24,4 @@ pub mod paths;
 pub mod renew;
 pub mod truststore;
 pub mod ui;
+pub mod watch;

@@ -67,6 +67,10 @@ impl fmt::Display for OpenHandsVersion {
     }
 }
 
+/// The name every 1.x sandbox container starts with; OpenHands lists its own sandboxes
+/// by this prefix (`container_name_prefix` in its Docker sandbox service).
+pub const SANDBOX_NAME_PREFIX: &str = "oh-agent-server-";
+
 /// How the browser reaches the agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Routing {
@@ -89,6 +93,28 @@ pub enum SandboxImage {
     BuiltIn,
 }
 
+/// Where a 1.x app reads the settings that make sandboxes reachable from elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SandboxVars {
+    /// The browser-facing URL of each sandbox port, with `{port}`.
+    pub url_pattern: &'static [&'static str],
+    /// The public origin; passed on to sandboxes as their allowed CORS origin.
+    pub web_url: &'static [&'static str],
+    /// The app's host-published port, used in the sandboxes' callback URL.
+    pub host_port: &'static [&'static str],
+}
+
+/// 1.x reads `OH_`-prefixed settings; the names without the prefix came later as aliases
+/// for the docs' examples, so both are set, and each version reads the one it knows.
+const V1_VARS: SandboxVars = SandboxVars {
+    url_pattern: &[
+        "OH_SANDBOX_CONTAINER_URL_PATTERN",
+        "SANDBOX_CONTAINER_URL_PATTERN",
+    ],
+    web_url: &["OH_WEB_URL"],
+    host_port: &["OH_SANDBOX_HOST_PORT", "SANDBOX_HOST_PORT"],
+};
+
 /// What one range of OpenHands versions needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Profile {
@@ -102,6 +128,8 @@ pub struct Profile {
     pub container_state_dir: &'static str,
     pub health_path: &'static str,
     pub routing: Routing,
+    /// The sandbox settings, for profiles with sandboxes.
+    pub sandbox_vars: Option<SandboxVars>,
 }
 
 const OLD_REGISTRY_APP: &str = "docker.all-hands.dev/all-hands-ai/openhands";
@@ -125,6 +153,7 @@ pub const PROFILES: &[Profile] = &[
         container_state_dir: "/.openhands-state",
         health_path: "/health",
         routing: Routing::AppOnly,
+        sandbox_vars: None,
     },
     Profile {
         first: (0, 45),
@@ -137,6 +166,7 @@ pub const PROFILES: &[Profile] = &[
         container_state_dir: "/.openhands",
         health_path: "/health",
         routing: Routing::AppOnly,
+        sandbox_vars: None,
     },
     Profile {
         first: (0, 60),
@@ -149,6 +179,7 @@ pub const PROFILES: &[Profile] = &[
         container_state_dir: "/.openhands",
         health_path: "/health",
         routing: Routing::AppOnly,
+        sandbox_vars: None,
     },
     Profile {
         first: (1, 0),
@@ -161,6 +192,7 @@ pub const PROFILES: &[Profile] = &[
         container_state_dir: "/.openhands",
         health_path: "/health",
         routing: Routing::Sandboxes,
+        sandbox_vars: Some(V1_VARS),
     },
     Profile {
         first: (1, 2),
@@ -173,6 +205,7 @@ pub const PROFILES: &[Profile] = &[
         container_state_dir: "/.openhands",
         health_path: "/health",
         routing: Routing::Sandboxes,
+        sandbox_vars: Some(V1_VARS),
     },
     Profile {
         first: (1, 3),
@@ -183,6 +216,7 @@ pub const PROFILES: &[Profile] = &[
         container_state_dir: "/.openhands",
         health_path: "/health",
         routing: Routing::Sandboxes,
+        sandbox_vars: Some(V1_VARS),
     },
 ];
 
@@ -226,6 +260,30 @@ impl Profile {
             SandboxImage::BuiltIn => Vec::new(),
         }
     }
+}
+
+/// The warning about sandbox ports that OpenHands publishes on every interface: what is
+/// wrong, what to do, and one firewall rule per port. `status` and `doctor` both show it.
+pub fn exposed_ports_warning(ports: &[u16]) -> (String, String, Vec<String>) {
+    let list: Vec<String> = ports.iter().map(u16::to_string).collect();
+    let message = format!(
+        "sandbox ports {} are published on all interfaces (OpenHands does this): the \
+         network reaches the agent-servers directly, past nginx",
+        list.join(", ")
+    );
+    let fix = "drop them at the firewall for the LAN interface (Docker's DOCKER-USER chain); \
+               nginx reaches them on 127.0.0.1, which such a rule leaves alone"
+        .to_string();
+    let rules = ports
+        .iter()
+        .map(|port| {
+            format!(
+                "sudo iptables -I DOCKER-USER -i <LAN interface> -p tcp -m conntrack \
+                 --ctorigdstport {port} --ctdir ORIGINAL -j DROP"
+            )
+        })
+        .collect();
+    (message, fix, rules)
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use crate::docker::{DockerError, Engine, observe, with_hint};
 use crate::nginx::remove::{self, Removed};
 use crate::paths::Paths;
 use crate::ui;
+use crate::watch::service::Service;
 
 use super::up::runtime;
 
@@ -39,6 +40,14 @@ pub fn run(paths: &Paths, args: DownArgs) -> Result<()> {
             Ok(())
         })
         .map_err(with_hint)?;
+    if let Some(service) = Service::locate(&config)
+        && service.remove()?
+    {
+        ui::status(format!(
+            "watch: stopped and removed {}",
+            service.unit_file().display()
+        ));
+    }
     if let Ok((_, profile)) = spec::profile(&config) {
         ui::status(format!(
             "state kept in {}",

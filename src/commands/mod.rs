@@ -16,6 +16,7 @@ mod status;
 mod trust;
 mod up;
 mod user;
+mod watch;
 
 use anyhow::Result;
 
@@ -37,5 +38,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Up(args) => up::run(&paths, args),
         Command::Down(args) => down::run(&paths, args),
         Command::Status(args) => status::run(&paths, args),
+        Command::Watch(args) => watch::run(&paths, args),
     }
 }

@@ -32,6 +32,16 @@ pub struct Report {
     pub leaf: Option<CertReport>,
     pub ca: Option<CertReport>,
     pub nginx: NginxReport,
+    /// OpenHands 1.x: the running sandboxes' host ports, those routed through nginx, and
+    /// those published on every interface.
+    pub sandboxes: SandboxReport,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct SandboxReport {
+    pub live: Vec<u16>,
+    pub routed: Vec<u16>,
+    pub exposed: Vec<u16>,
 }
 
 #[derive(Debug, Serialize)]
@@ -99,7 +109,11 @@ pub fn run(paths: &Paths, args: StatusArgs) -> Result<()> {
 
 fn gather(config: &Config, paths: &Paths) -> Result<Report> {
     let name = config.openhands.container.as_str().to_string();
-    let (engine, container) = runtime()?.block_on(docker_part(config, &name));
+    let (engine, container, mut sandboxes) = runtime()?.block_on(docker_part(config, paths, &name));
+    sandboxes.routed = crate::nginx::sandbox_ports::installed(config, paths)
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
     let spec_port = config.ports.app.get();
     let health = crate::docker::spec::profile(config)
         .map(|(_, p)| p.health_path)
@@ -119,10 +133,15 @@ fn gather(config: &Config, paths: &Paths) -> Result<Report> {
         leaf: renew::not_after(&leaf_path).map(|t| cert_report(leaf_path, t, None)),
         ca: ca.map(|ca| cert_report(ca.cert_path(), ca.not_after(), Some(ca.fingerprint()))),
         nginx: nginx_report(config, paths),
+        sandboxes,
     })
 }
 
-async fn docker_part(config: &Config, name: &str) -> (EngineReport, ContainerReport) {
+async fn docker_part(
+    config: &Config,
+    paths: &Paths,
+    name: &str,
+) -> (EngineReport, ContainerReport, SandboxReport) {
     let mut container = ContainerReport {
         name: name.to_string(),
         ..Default::default()
@@ -137,26 +156,46 @@ async fn docker_part(config: &Config, name: &str) -> (EngineReport, ContainerRep
                     error: Some(e.to_string()),
                 },
                 container,
+                SandboxReport::default(),
             );
         }
     };
     let mut error = None;
     match observe::container(&engine, name).await {
-        Ok(Some(found)) => fill(&mut container, &engine, config, found).await,
+        Ok(Some(found)) => fill(&mut container, &engine, config, paths, found).await,
         Ok(None) => {}
         Err(e) => error = Some(e.to_string()),
     }
-    (EngineReport { host, error }, container)
+    let mut sandboxes = SandboxReport::default();
+    if let Ok(listing) = crate::watch::listing(&engine).await {
+        sandboxes.live = crate::watch::routes_of(&listing).into_keys().collect();
+        sandboxes.exposed = crate::watch::exposed_of(&listing);
+    }
+    (EngineReport { host, error }, container, sandboxes)
 }
 
-async fn fill(report: &mut ContainerReport, engine: &Engine, config: &Config, found: Observed) {
+async fn fill(
+    report: &mut ContainerReport,
+    engine: &Engine,
+    config: &Config,
+    paths: &Paths,
+    found: Observed,
+) {
     let uptime = found
         .started_at
         .as_deref()
         .filter(|_| found.running())
         .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
         .map(|t| (OffsetDateTime::now_utc() - t).whole_seconds());
-    let mismatch = match Spec::build(config, None, &engine.socket_path()) {
+    let gateway = crate::docker::sandbox_env::bridge_gateway(engine).await;
+    let spec = Spec::for_site(
+        config,
+        paths,
+        None,
+        &engine.socket_path(),
+        gateway.as_deref(),
+    );
+    let mismatch = match spec {
         Ok(spec) => {
             let image_id = pull::local_id(engine, &spec.image).await.ok().flatten();
             let wanted = image_id.unwrap_or_else(|| found.image_id.clone());
@@ -169,6 +208,7 @@ async fn fill(report: &mut ContainerReport, engine: &Engine, config: &Config, fo
     } else {
         Some("not created by ohproxy".to_string())
     };
+    let published = found.published();
     *report = ContainerReport {
         name: report.name.clone(),
         exists: true,
@@ -181,7 +221,7 @@ async fn fill(report: &mut ContainerReport, engine: &Engine, config: &Config, fo
         uptime_seconds: uptime,
         health: found.health,
         restart_count: Some(found.restart_count),
-        published: found.published,
+        published,
         matches_config: mismatch.is_none(),
         mismatch,
     };
@@ -279,7 +319,33 @@ fn print(report: &Report) {
         (None, Some(e)) => format!("nginx:     {e}"),
         (None, None) => "nginx:     unknown".to_string(),
     });
+    let sb = &report.sandboxes;
+    if !sb.live.is_empty() || !sb.routed.is_empty() {
+        let unrouted: Vec<String> = sb
+            .live
+            .iter()
+            .filter(|p| !sb.routed.contains(p))
+            .map(u16::to_string)
+            .collect();
+        lines.push(format!(
+            "sandboxes: {} port(s) live, {} routed under /runtime/{}",
+            sb.live.len(),
+            sb.routed.len(),
+            if unrouted.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (not yet: {}; is `ohproxy watch` running?)",
+                    unrouted.join(", ")
+                )
+            }
+        ));
+    }
     ui::data(lines.join("\n") + "\n");
+    if !sb.exposed.is_empty() {
+        let (message, fix, rules) = crate::openhands::exposed_ports_warning(&sb.exposed);
+        ui::warn(format!("{message}; {fix}:\n  {}", rules.join("\n  ")));
+    }
 }
 
 fn duration(secs: i64) -> String {

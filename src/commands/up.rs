@@ -12,13 +12,14 @@ use crate::config::{Config, KeyType};
 use crate::docker::converge::{self, Action, Converged};
 use crate::docker::ready::{self, Probe};
 use crate::docker::spec::{self, Spec};
-use crate::docker::{Engine, pull, with_hint};
+use crate::docker::{Engine, pull, sandbox_env, with_hint};
 use crate::error::{WithHint, invalid};
 use crate::leaf::{self, Request};
 use crate::names::{Domain, Name};
 use crate::nginx::apply::Outcome;
 use crate::paths::Paths;
 use crate::renew::{self, LeafCheck};
+use crate::watch::service::{self, Service};
 use crate::{client_steps, ui};
 
 use super::ca::{load, when};
@@ -40,7 +41,19 @@ pub fn run(paths: &Paths, args: UpArgs) -> Result<()> {
 
     let converged = runtime()?.block_on(async {
         let engine = Engine::connect().await.map_err(with_hint)?;
-        let spec = Spec::build(&config, args.image.as_deref(), &engine.socket_path())?;
+        let gateway = sandbox_env::bridge_gateway(&engine).await;
+        let socket = engine.socket_path();
+        let spec = Spec::for_site(
+            &config,
+            paths,
+            args.image.as_deref(),
+            &socket,
+            gateway.as_deref(),
+        )?;
+        if profile.sandbox_vars.is_some() {
+            let bundle = sandbox_env::write_bundle(&config, paths)?;
+            tracing::debug!("CA bundle for the app: {}", bundle.display());
+        }
         state_move::check(profile, args.move_state)?;
         spec.create_host_dirs()?;
         container(&engine, &spec, &args, paths, &mut changes).await
@@ -65,7 +78,48 @@ pub fn run(paths: &Paths, args: UpArgs) -> Result<()> {
         }
         Outcome::DryRun { .. } => unreachable!("apply without --dry-run never reports a dry run"),
     }
+    if profile.sandbox_vars.is_some() {
+        set_up_watch(&config, paths, args.no_watch, &mut changes)?;
+    }
     report(&config, &ca, &changes)
+}
+
+/// `ohproxy watch` as a service where systemd runs; elsewhere, says how to run it.
+fn set_up_watch(
+    config: &Config,
+    paths: &Paths,
+    no_watch: bool,
+    changes: &mut Vec<String>,
+) -> Result<()> {
+    if no_watch {
+        ui::status(format!(
+            "watch: not set up (--no-watch); {}",
+            service::manual_hint(paths)
+        ));
+        return Ok(());
+    }
+    let Some(service) = Service::locate(config) else {
+        ui::status(format!(
+            "watch: systemd does not run here; {}",
+            service::manual_hint(paths)
+        ));
+        return Ok(());
+    };
+    let binary = std::env::current_exe().context("finding the ohproxy binary")?;
+    let text = service::unit(config, paths, &binary, service.user);
+    if service.install(&text)? {
+        ui::status(format!(
+            "watch: installed {} and started it",
+            service.unit_file().display()
+        ));
+        changes.push("watch service".into());
+    } else {
+        ui::status(format!(
+            "watch: {} is current and running",
+            service.unit_name
+        ));
+    }
+    Ok(())
 }
 
 /// The config, written from `--domain` when there is none yet.

@@ -215,11 +215,7 @@ async fn wait_gone(engine: &Engine, id: &str) -> Result<(), DockerError> {
 }
 
 fn holds_port(current: &Observed, port: u16) -> bool {
-    current.running()
-        && current
-            .published
-            .iter()
-            .any(|p| p.ends_with(&format!(":{port}")))
+    current.running() && current.bindings.iter().any(|b| b.host_port == port)
 }
 
 /// Refuses early, before anything changes, when another program holds the app port.

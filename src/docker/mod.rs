@@ -8,6 +8,7 @@ pub mod labels;
 pub mod observe;
 pub mod pull;
 pub mod ready;
+pub mod sandbox_env;
 pub mod spec;
 
 pub use engine::Engine;

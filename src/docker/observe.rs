@@ -1,12 +1,14 @@
-//! What the engine says about a container, reduced to what converge and status need:
-//! whether it is ours, its spec hash, image, state and published addresses; and the tail
-//! of its log.
+//! What the engine says about a container, reduced to what converge, status and doctor
+//! need: whether it is ours, its spec hash, image, state, published ports and environment;
+//! the running containers whose name starts with a prefix; and the tail of a log.
 
 use std::collections::HashMap;
 
 use bollard::container::LogOutput;
-use bollard::models::ContainerInspectResponse;
-use bollard::query_parameters::{InspectContainerOptions, LogsOptionsBuilder};
+use bollard::models::{ContainerInspectResponse, PortBinding};
+use bollard::query_parameters::{
+    InspectContainerOptions, ListContainersOptionsBuilder, LogsOptionsBuilder,
+};
 use futures_util::StreamExt;
 
 use super::{DockerError, Engine, api, is_status, labels};
@@ -29,8 +31,30 @@ pub struct Observed {
     pub started_at: Option<String>,
     /// The engine's health-check status, when the image defines a check.
     pub health: Option<String>,
-    /// `ip:port` for each host address the app port is published on.
-    pub published: Vec<String>,
+    /// Every published port, by container port, then host port.
+    pub bindings: Vec<Binding>,
+    /// `KEY=VALUE` as the container was given them.
+    pub env: Vec<String>,
+}
+
+/// One published port: container port (`3000/tcp`), host address and host port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    pub container_port: String,
+    pub host_ip: String,
+    pub host_port: u16,
+}
+
+impl Binding {
+    /// Published beyond this machine: `0.0.0.0`, `::` or no address at all.
+    pub fn on_all_interfaces(&self) -> bool {
+        matches!(self.host_ip.as_str(), "" | "0.0.0.0" | "::")
+    }
+
+    /// `ip:port` on the host.
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.host_ip, self.host_port)
+    }
 }
 
 impl Observed {
@@ -48,6 +72,18 @@ impl Observed {
     pub fn running(&self) -> bool {
         self.status == "running"
     }
+
+    /// `ip:port` for each published port.
+    pub fn published(&self) -> Vec<String> {
+        self.bindings.iter().map(Binding::address).collect()
+    }
+
+    /// The value the container was given for `key`.
+    pub fn env(&self, key: &str) -> Option<&str> {
+        self.env
+            .iter()
+            .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+    }
 }
 
 /// The container with this name or id, or `None` when there is none.
@@ -63,24 +99,43 @@ pub async fn container(engine: &Engine, name: &str) -> Result<Option<Observed>, 
     }
 }
 
+/// The running containers whose name starts with `prefix`, by name.
+pub async fn running_named(engine: &Engine, prefix: &str) -> Result<Vec<Observed>, DockerError> {
+    // The engine's name filter matches anywhere in the name; the prefix is checked here.
+    let filters = HashMap::from([("name", vec![prefix])]);
+    let options = ListContainersOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    let listed = engine
+        .docker
+        .list_containers(Some(options))
+        .await
+        .map_err(api(format!("listing containers named {prefix}*")))?;
+    let mut found = Vec::new();
+    for summary in listed {
+        let name = summary
+            .names
+            .unwrap_or_default()
+            .into_iter()
+            .map(|n| n.trim_start_matches('/').to_string())
+            .find(|n| n.starts_with(prefix));
+        let Some(name) = name else { continue };
+        // One removed since the listing is simply not there any more.
+        if let Some(observed) = container(engine, &name).await? {
+            found.push(observed);
+        }
+    }
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(found)
+}
+
 fn reduce(found: ContainerInspectResponse) -> Observed {
     let state = found.state.unwrap_or_default();
     let config = found.config.unwrap_or_default();
-    let published = found
+    let ports = found
         .network_settings
         .and_then(|n| n.ports)
-        .unwrap_or_default()
-        .into_values()
-        .flatten()
-        .flatten()
-        .map(|b| {
-            format!(
-                "{}:{}",
-                b.host_ip.unwrap_or_default(),
-                b.host_port.unwrap_or_default()
-            )
-        })
-        .collect();
+        .unwrap_or_default();
     Observed {
         id: found.id.unwrap_or_default(),
         name: found
@@ -100,8 +155,24 @@ fn reduce(found: ContainerInspectResponse) -> Observed {
             .and_then(|h| h.status)
             .map(|s| s.to_string())
             .filter(|s| !s.is_empty() && s != "none"),
-        published,
+        bindings: bindings(ports),
+        env: config.env.unwrap_or_default(),
     }
+}
+
+fn bindings(ports: HashMap<String, Option<Vec<PortBinding>>>) -> Vec<Binding> {
+    let mut out: Vec<Binding> = ports
+        .into_iter()
+        .flat_map(|(container_port, list)| {
+            list.unwrap_or_default().into_iter().map(move |b| Binding {
+                container_port: container_port.clone(),
+                host_ip: b.host_ip.unwrap_or_default(),
+                host_port: b.host_port.and_then(|p| p.parse().ok()).unwrap_or(0),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.container_port, a.host_port).cmp(&(&b.container_port, b.host_port)));
+    out
 }
 
 /// The last `lines` lines of the container's stdout and stderr; empty if unreadable.

@@ -13,8 +13,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::labels;
+use super::sandbox_env;
 use crate::config::{Config, HomePath};
-use crate::openhands::{self, OpenHandsVersion, Profile, Routing};
+use crate::openhands::{self, OpenHandsVersion, Profile};
+use crate::paths::Paths;
 
 /// The port the app listens on inside the container, in every version.
 pub const CONTAINER_PORT: u16 = 3000;
@@ -34,8 +36,10 @@ pub struct Spec {
     pub env: Vec<String>,
     /// `host:container[:mode]`.
     pub binds: Vec<String>,
-    /// The host port, published on 127.0.0.1 only.
+    /// The host port, published on 127.0.0.1.
     pub app_port: u16,
+    /// 1.x: the bridge gateway the app port is also published on, for sandbox callbacks.
+    pub callback_ip: Option<String>,
     pub extra_hosts: Vec<String>,
     pub restart: String,
     pub health_path: String,
@@ -73,9 +77,12 @@ impl Spec {
 
         let mut env: BTreeMap<String, String> = profile.sandbox_env(&version).into_iter().collect();
         env.insert("LOG_ALL_EVENTS".into(), "true".into());
-        if profile.routing == Routing::Sandboxes {
-            // Sandboxes call the app back on its host-published port.
-            env.insert("SANDBOX_HOST_PORT".into(), config.ports.app.to_string());
+        let mut extra_hosts = vec!["host.docker.internal:host-gateway".to_string()];
+        if let Some(vars) = &profile.sandbox_vars {
+            env.extend(sandbox_env::env(config, vars));
+            // The app checks each sandbox through the public URL, so the domain must
+            // lead to this host's nginx from inside the container.
+            extra_hosts.push(sandbox_env::extra_host(config));
         }
 
         let state = host_state_dir(profile);
@@ -99,11 +106,35 @@ impl Spec {
             env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
             binds,
             app_port: config.ports.app.get(),
-            extra_hosts: vec!["host.docker.internal:host-gateway".into()],
+            callback_ip: None,
+            extra_hosts,
             restart: "unless-stopped".into(),
             health_path: profile.health_path.to_string(),
             host_dirs,
         })
+    }
+
+    /// The spec for this config with the files of this state dir and this engine: for a
+    /// 1.x profile, the CA bundle mounted read-only (`sandbox_env::write_bundle` writes it)
+    /// and the app port also on the bridge `gateway`, where sandboxes call back.
+    pub fn for_site(
+        config: &Config,
+        paths: &Paths,
+        image: Option<&str>,
+        socket: &Path,
+        gateway: Option<&str>,
+    ) -> Result<Spec> {
+        let mut spec = Spec::build(config, image, socket)?;
+        let (_, profile) = profile(config)?;
+        if profile.sandbox_vars.is_some() {
+            spec.binds.push(format!(
+                "{}:{}:ro",
+                sandbox_env::bundle_file(paths).display(),
+                sandbox_env::BUNDLE_TARGET
+            ));
+            spec.callback_ip = gateway.map(str::to_string);
+        }
+        Ok(spec)
     }
 
     /// SHA-256 of the canonical JSON, as lowercase hex.
@@ -137,10 +168,13 @@ impl Spec {
         ]);
         // Loopback only: nginx is the one way in, and a port on 0.0.0.0 would let the LAN
         // skip TLS (and Docker's NAT rules bypass host firewalls such as ufw).
-        let binding = PortBinding {
-            host_ip: Some("127.0.0.1".into()),
-            host_port: Some(self.app_port.to_string()),
-        };
+        let bindings = std::iter::once("127.0.0.1")
+            .chain(self.callback_ip.as_deref())
+            .map(|ip| PortBinding {
+                host_ip: Some(ip.to_string()),
+                host_port: Some(self.app_port.to_string()),
+            })
+            .collect();
         ContainerCreateBody {
             image: Some(self.image.clone()),
             env: Some(self.env.clone()),
@@ -148,7 +182,7 @@ impl Spec {
             labels: Some(labels),
             host_config: Some(HostConfig {
                 binds: Some(self.binds.clone()),
-                port_bindings: Some(HashMap::from([(port, Some(vec![binding]))])),
+                port_bindings: Some(HashMap::from([(port, Some(bindings))])),
                 extra_hosts: Some(self.extra_hosts.clone()),
                 restart_policy: Some(RestartPolicy {
                     name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
@@ -224,9 +258,66 @@ mod tests {
         assert_eq!(binding.host_ip.as_deref(), Some("127.0.0.1"));
         assert_eq!(
             host.extra_hosts.unwrap(),
-            ["host.docker.internal:host-gateway"]
+            [
+                "host.docker.internal:host-gateway",
+                "oh.home.arpa:host-gateway"
+            ]
         );
         assert_eq!(body.labels.unwrap()[labels::MANAGED], "true");
+    }
+
+    #[test]
+    fn sandbox_profiles_get_the_public_urls_and_the_bundle() {
+        let spec = spec("[ports]\nhttps = 8443\napp = 3100\n");
+        for wanted in [
+            "OH_SANDBOX_CONTAINER_URL_PATTERN=https://oh.home.arpa:8443/runtime/{port}",
+            "SANDBOX_CONTAINER_URL_PATTERN=https://oh.home.arpa:8443/runtime/{port}",
+            "OH_WEB_URL=https://oh.home.arpa:8443",
+            "OH_SANDBOX_HOST_PORT=3100",
+            "SANDBOX_HOST_PORT=3100",
+            "SSL_CERT_FILE=/etc/ohproxy/ca-bundle.pem",
+            "NODE_EXTRA_CA_CERTS=/etc/ohproxy/ca-bundle.pem",
+        ] {
+            assert!(
+                spec.env.contains(&wanted.to_string()),
+                "{wanted}: {:?}",
+                spec.env
+            );
+        }
+        let on_443 = self::spec("");
+        assert!(
+            on_443
+                .env
+                .contains(&"OH_WEB_URL=https://oh.home.arpa".to_string())
+        );
+        let old = self::spec("[openhands]\nversion = \"0.62\"\n");
+        assert!(
+            !old.env
+                .iter()
+                .any(|e| e.contains("URL_PATTERN") || e.contains("SSL_"))
+        );
+        assert_eq!(old.extra_hosts, ["host.docker.internal:host-gateway"]);
+
+        let paths = Paths::resolve(Some(Path::new("/srv/oh/config.toml"))).unwrap();
+        let sited = Spec::for_site(
+            &config(""),
+            &paths,
+            None,
+            Path::new("/s"),
+            Some("172.17.0.1"),
+        )
+        .unwrap();
+        let bind = sited.binds.last().unwrap();
+        assert!(bind.ends_with("/openhands/ca-bundle.pem:/etc/ohproxy/ca-bundle.pem:ro"));
+        let body = sited.create_body(Path::new("/c.toml"));
+        let bindings = body.host_config.unwrap().port_bindings.unwrap()["3000/tcp"]
+            .clone()
+            .unwrap();
+        let ips: Vec<_> = bindings
+            .iter()
+            .map(|b| b.host_ip.clone().unwrap())
+            .collect();
+        assert_eq!(ips, ["127.0.0.1", "172.17.0.1"]);
     }
 
     #[test]
@@ -264,8 +355,13 @@ mod tests {
         );
         assert_ne!(base.hash(), spec("[ports]\napp = 3001\n").hash());
         assert_ne!(base.hash(), spec("[openhands]\nimage = \"x:1\"\n").hash());
-        // Settings that do not reach the container leave it alone.
-        assert_eq!(base.hash(), spec("[ports]\nhttps = 8443\n").hash());
+        // The HTTPS port is in the sandbox URLs of 1.x, and reaches no 0.x container.
+        assert_ne!(base.hash(), spec("[ports]\nhttps = 8443\n").hash());
+        let old = "[openhands]\nversion = \"0.62\"\n";
+        assert_eq!(
+            spec(old).hash(),
+            spec(&format!("{old}[ports]\nhttps = 8443\n")).hash()
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::tls_client::{Client, TIMEOUT, TlsStream, explain, tls_error};
 use super::{Found, Outcome, Setup};
 
 /// A client trusting only our CA, with ohproxy's own credentials for the access mode.
-pub fn client(s: &Setup, found: &Found) -> Result<Client, Outcome> {
+pub(super) fn client(s: &Setup, found: &Found) -> Result<Client, Outcome> {
     let ca = found.ca.as_ref().expect("the CA check passed");
     let mode = s.config.access.mode.as_str();
     let probe = match crate::access::probe::credentials(&s.config, s.paths) {

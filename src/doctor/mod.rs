@@ -118,8 +118,8 @@ struct Found {
     ca: Option<certs::CaFacts>,
     leaf_der: Option<Vec<u8>>,
     nginx: Option<crate::nginx::discover::Found>,
-    app: Option<container::App>,
-    sandboxes: Vec<container::Sandbox>,
+    app: Option<crate::docker::observe::Observed>,
+    sandboxes: Vec<crate::docker::observe::Observed>,
 }
 
 /// The checked config and what it implies, for every check after the first.

@@ -5,9 +5,10 @@
 use std::time::Duration;
 
 use super::client;
-use super::container::{self, Binding, Sandbox};
+use super::container;
 use super::tls_client::Client;
 use super::{Found, Outcome, Setup};
+use crate::docker::observe::{Binding, Observed};
 
 /// The agent-server's port inside a sandbox container.
 const AGENT_PORT: &str = "8000/tcp";
@@ -19,14 +20,7 @@ const PATTERN_KEYS: [&str; 2] = [
 
 /// The pattern ohproxy gives the app: every sandbox under the site, by host port.
 pub fn expected_pattern(s: &Setup) -> String {
-    let port = s.config.ports.https.get();
-    let domain = s.config.domain.as_str();
-    let authority = if port == 443 {
-        domain.to_string()
-    } else {
-        format!("{domain}:{port}")
-    };
-    format!("https://{authority}/runtime/{{port}}")
+    crate::docker::sandbox_env::url_pattern(&s.config)
 }
 
 pub fn url_pattern(s: &Setup, found: &mut Found) -> Outcome {
@@ -80,7 +74,7 @@ pub fn pattern_problems(pattern: &str) -> Vec<String> {
     problems
 }
 
-fn agent_port(sandbox: &Sandbox) -> Option<u16> {
+fn agent_port(sandbox: &Observed) -> Option<u16> {
     sandbox
         .bindings
         .iter()
@@ -88,19 +82,15 @@ fn agent_port(sandbox: &Sandbox) -> Option<u16> {
         .map(|b| b.host_port)
 }
 
-fn client_of(s: &Setup, found: &Found) -> Result<Client, Outcome> {
-    client::client(s, found)
-}
-
 pub fn routes(s: &Setup, found: &mut Found) -> Outcome {
     found.sandboxes = match container::sandboxes() {
         Ok(list) => list,
-        Err(why) => return Outcome::failure(why, "start the Docker engine, or set DOCKER_HOST"),
+        Err(outcome) => return outcome,
     };
     if found.sandboxes.is_empty() {
         return Outcome::ok("no sandbox is running (each conversation starts one)");
     }
-    let client = match client_of(s, found) {
+    let client = match client::client(s, found) {
         Ok(client) => client,
         Err(outcome) => return outcome,
     };
@@ -133,7 +123,7 @@ pub fn routes(s: &Setup, found: &mut Found) -> Outcome {
 }
 
 /// One sandbox's `/runtime/<port>/health` through nginx, compared with the direct answer.
-fn route(client: &Client, sandbox: &Sandbox) -> Result<String, String> {
+fn route(client: &Client, sandbox: &Observed) -> Result<String, String> {
     let name = &sandbox.name;
     let Some(port) = agent_port(sandbox) else {
         return Err(format!("{name} publishes no {AGENT_PORT}"));
@@ -154,27 +144,9 @@ fn route(client: &Client, sandbox: &Sandbox) -> Result<String, String> {
 
 /// Sandbox ports on every interface: a warning, with a firewall rule per port.
 fn exposed(open: &[&Binding]) -> Outcome {
-    let ports: Vec<String> = open.iter().map(|b| b.host_port.to_string()).collect();
-    let rules: Vec<String> = open
-        .iter()
-        .map(|b| {
-            format!(
-                "sudo iptables -I DOCKER-USER -i <LAN interface> -p tcp -m conntrack \
-                 --ctorigdstport {} --ctdir ORIGINAL -j DROP",
-                b.host_port
-            )
-        })
-        .collect();
-    Outcome::warning(
-        format!(
-            "sandbox ports {} are published on all interfaces (OpenHands does this): the \
-             network reaches the agent-servers directly, past nginx",
-            ports.join(", ")
-        ),
-        "drop them at the firewall for the LAN interface (Docker's DOCKER-USER chain), \
-         see detail",
-    )
-    .with_detail(rules.join("\n"))
+    let ports: Vec<u16> = open.iter().map(|b| b.host_port).collect();
+    let (message, fix, rules) = crate::openhands::exposed_ports_warning(&ports);
+    Outcome::warning(message, format!("{fix}; see detail")).with_detail(rules.join("\n"))
 }
 
 pub fn websocket(s: &Setup, found: &mut Found, hold: Duration) -> Outcome {
@@ -188,7 +160,7 @@ pub fn websocket(s: &Setup, found: &mut Found, hold: Duration) -> Outcome {
             "start a conversation, then run doctor again",
         );
     };
-    let client = match client_of(s, found) {
+    let client = match client::client(s, found) {
         Ok(client) => client,
         Err(outcome) => return outcome,
     };

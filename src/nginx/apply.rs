@@ -3,6 +3,7 @@
 //! atomically, reload, confirm that nginx really serves the new config, and put the
 //! previous files back if any step fails. Returns what happened; never prints.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -12,7 +13,7 @@ use super::CertFiles;
 use super::candidate::{self, TestReport};
 use super::discover::{self, Found};
 use super::process::{self, LogMark, Master, ReloadMethod};
-use super::{precheck, template, version};
+use super::{precheck, sandbox_ports, template, version};
 use crate::access::worker::Worker;
 use crate::access::{self, AccessFiles, Install};
 use crate::config::Config;
@@ -58,6 +59,8 @@ struct Plan {
     access: Vec<Install>,
     /// nginx's workers, who must be able to read the private access files.
     worker: Option<Worker>,
+    /// The sandbox allow-list and its text, for sites with sandbox routes.
+    ports: Option<(PathBuf, String)>,
 }
 
 /// The previous site file and certificate, restored if the apply fails.
@@ -67,10 +70,32 @@ struct Previous {
     key: Option<Vec<u8>>,
     /// The installed access files, in the order of `Plan::access`.
     access: Vec<Option<Vec<u8>>>,
+    ports: Option<Vec<u8>>,
 }
 
-/// Applies the config to nginx, or with `dry_run` only reports what would change.
+/// Applies the config to nginx, or with `dry_run` only reports what would change. The
+/// sandbox allow-list keeps the ports it has.
 pub fn apply(config: &Config, paths: &Paths, dry_run: bool) -> Result<Outcome> {
+    let ports = sandbox_ports::installed(config, paths)?;
+    apply_with(config, paths, dry_run, &ports)
+}
+
+/// Applies the config with this sandbox allow-list: the same test, swap, reload, check
+/// and rollback, with the allow-list as one more file of the site.
+pub fn apply_sandbox_ports(
+    config: &Config,
+    paths: &Paths,
+    ports: &BTreeSet<u16>,
+) -> Result<Outcome> {
+    apply_with(config, paths, false, ports)
+}
+
+fn apply_with(
+    config: &Config,
+    paths: &Paths,
+    dry_run: bool,
+    ports: &BTreeSet<u16>,
+) -> Result<Outcome> {
     let leaf = crate::leaf::file_names(&config.leaf_names(), false, &paths.leaf_dir());
     let leaf_cert = read_leaf(&leaf.cert)?;
     let leaf_key = read_leaf(&leaf.key)?;
@@ -98,6 +123,12 @@ pub fn apply(config: &Config, paths: &Paths, dry_run: bool) -> Result<Outcome> {
         leaf_key,
         access,
         worker: None,
+        ports: sandbox_ports::enabled(config).then(|| {
+            (
+                sandbox_ports::file(config, paths),
+                sandbox_ports::render(ports),
+            )
+        }),
     };
     let previous = Previous::read(&plan)?;
 
@@ -109,7 +140,11 @@ pub fn apply(config: &Config, paths: &Paths, dry_run: bool) -> Result<Outcome> {
     let cert_changes = previous.cert.as_deref() != Some(&plan.leaf_cert[..])
         || previous.key.as_deref() != Some(&plan.leaf_key[..])
         || access_changes;
-    let site_changes = previous.site.as_deref() != Some(plan.candidate.as_bytes());
+    let site_changes = previous.site.as_deref() != Some(plan.candidate.as_bytes())
+        || plan
+            .ports
+            .as_ref()
+            .is_some_and(|(_, text)| previous.ports.as_deref() != Some(text.as_bytes()));
     if dry_run {
         let staged = AccessFiles::staged(paths, &ca);
         let testable = Testable {
@@ -193,7 +228,12 @@ fn dry(
     };
     let testable = template::render_with(config, &staged, access, info, page_root)
         .context("rendering the site file")?;
-    let test = candidate::test(&plan.found, &testable, &plan.names)?;
+    let mut others = BTreeMap::new();
+    if let Some((_, text)) = &plan.ports {
+        let staged_ports = sandbox_ports::beside(&staged, config.domain.as_str());
+        others.insert(staged_ports, text.clone());
+    }
+    let test = candidate::test_with(&plan.found, &testable, &others, &plan.names)?;
     Ok(Outcome::DryRun {
         site_file: plan.found.site_file,
         diff,
@@ -226,18 +266,30 @@ impl Previous {
                 .iter()
                 .map(|install| read_optional(&install.path))
                 .collect::<Result<_>>()?,
+            ports: match &plan.ports {
+                Some((path, _)) => read_optional(path)?,
+                None => None,
+            },
         })
+    }
+
+    /// Each file apply may change, with its previous bytes and its mode.
+    fn files<'a>(&'a self, plan: &'a Plan) -> Vec<(&'a Option<Vec<u8>>, &'a Path, u32)> {
+        let mut files = vec![
+            (&self.site, plan.found.site_file.as_path(), 0o644),
+            (&self.cert, plan.certs.cert.as_path(), 0o644),
+            (&self.key, plan.certs.key.as_path(), 0o600),
+        ];
+        if let Some((path, _)) = &plan.ports {
+            files.push((&self.ports, path.as_path(), 0o644));
+        }
+        files
     }
 
     /// Keeps a copy of the previous files under the state dir, for the user too.
     fn save(&self, plan: &Plan, dir: &Path) -> Result<()> {
         fsx::create_dir(dir, 0o700)?;
-        let copies = [
-            (&self.site, &plan.found.site_file, 0o644),
-            (&self.cert, &plan.certs.cert, 0o644),
-            (&self.key, &plan.certs.key, 0o600),
-        ];
-        for (bytes, path, mode) in copies {
+        for (bytes, path, mode) in self.files(plan) {
             if let (Some(bytes), Some(name)) = (bytes, path.file_name()) {
                 fsx::write_atomic(&dir.join(name), bytes, mode)?;
             }
@@ -252,12 +304,7 @@ impl Previous {
 
     /// Puts every file back as it was (or removes what did not exist).
     fn restore(&self, plan: &Plan) -> Result<()> {
-        let files = [
-            (&self.site, &plan.found.site_file, 0o644),
-            (&self.cert, &plan.certs.cert, 0o644),
-            (&self.key, &plan.certs.key, 0o600),
-        ];
-        for (bytes, path, mode) in files {
+        for (bytes, path, mode) in self.files(plan) {
             match bytes {
                 Some(bytes) => fsx::write_atomic(path, bytes, mode)?,
                 None => fsx::remove_if_exists(path)?,
@@ -297,6 +344,13 @@ fn install_and_reload(
     for install in &plan.access {
         put(plan, &install.path, &install.bytes, install.private)?;
     }
+    // The allow-list goes in before the site file that includes it; until the reload,
+    // nginx runs on what it read before, and a rollback puts the old list back.
+    let mut others = BTreeMap::new();
+    if let Some((path, text)) = &plan.ports {
+        fsx::write_atomic(path, text.as_bytes(), 0o644)?;
+        others.insert(path.clone(), text.clone());
+    }
 
     // Written aside as a hidden file, which nginx's include globs skip.
     let aside = found.site_dir.join(format!(
@@ -308,7 +362,7 @@ fn install_and_reload(
             .to_string_lossy()
     ));
     fsx::write_atomic(&aside, plan.candidate.as_bytes(), 0o644)?;
-    let test = candidate::test(found, &plan.candidate, &plan.names);
+    let test = candidate::test_with(found, &plan.candidate, &others, &plan.names);
     let test = match test {
         Ok(test) if test.ok => test,
         other => {

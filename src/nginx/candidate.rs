@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use anyhow::{Context, Result};
 
@@ -26,7 +27,19 @@ pub struct TestReport {
 
 /// Tests the whole config with `site_file` replaced by `candidate`.
 pub fn test(found: &Found, candidate: &str, our_names: &[String]) -> Result<TestReport> {
-    let overrides = BTreeMap::from([(found.site_file.clone(), candidate.to_string())]);
+    test_with(found, candidate, &BTreeMap::new(), our_names)
+}
+
+/// Tests the whole config with `site_file` replaced by `candidate` and each of `others`
+/// (files the site includes, such as the sandbox allow-list) by its text.
+pub fn test_with(
+    found: &Found,
+    candidate: &str,
+    others: &BTreeMap<PathBuf, String>,
+    our_names: &[String],
+) -> Result<TestReport> {
+    let mut overrides = others.clone();
+    overrides.insert(found.site_file.clone(), candidate.to_string());
     let flat = found.dump.flatten(&overrides)?;
     let dir = found.main_config.parent().unwrap_or(Path::new("/"));
     let mut scratch = tempfile::Builder::new()
@@ -38,36 +51,33 @@ pub fn test(found: &Found, candidate: &str, our_names: &[String]) -> Result<Test
         .write_all(flat.text.as_bytes())
         .and_then(|()| scratch.flush())
         .with_context(|| format!("writing {}", scratch.path().display()))?;
-    let out = found
-        .ctl
-        .command_with(Some(scratch.path()))
-        .arg("-t")
-        .output()
-        .with_context(|| format!("running {} -t", found.ctl.binary.display()))?;
-    let text = String::from_utf8_lossy(&out.stderr);
-    let output: Vec<String> = text
-        .lines()
-        .map(|line| map_line(line, scratch.path(), &found.main_config, &flat))
-        .collect();
-    let problems = problems(found, &output, our_names);
-    Ok(TestReport {
-        ok: out.status.success() && problems.is_empty(),
-        output,
-        problems,
-    })
+    run_test(
+        found,
+        found.ctl.command_with(Some(scratch.path())),
+        our_names,
+        |line| map_line(line, scratch.path(), &found.main_config, &flat),
+    )
 }
 
 /// The real `nginx -t` of the live tree, after the swap: (ok, what it printed).
 pub fn test_live(found: &Found, our_names: &[String]) -> Result<TestReport> {
-    let out = found
-        .ctl
-        .command()
+    run_test(found, found.ctl.command(), our_names, str::to_string)
+}
+
+/// Runs `nginx -t` as `command` and judges what it printed, each line through `map` first.
+fn run_test(
+    found: &Found,
+    mut command: Command,
+    our_names: &[String],
+    map: impl Fn(&str) -> String,
+) -> Result<TestReport> {
+    let out = command
         .arg("-t")
         .output()
         .with_context(|| format!("running {} -t", found.ctl.binary.display()))?;
     let output: Vec<String> = String::from_utf8_lossy(&out.stderr)
         .lines()
-        .map(str::to_string)
+        .map(map)
         .collect();
     let problems = problems(found, &output, our_names);
     Ok(TestReport {

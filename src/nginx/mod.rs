@@ -8,6 +8,7 @@ pub mod dump;
 pub mod precheck;
 pub mod process;
 pub mod remove;
+pub mod sandbox_ports;
 pub mod syntax;
 pub mod template;
 pub mod version;

@@ -76,6 +76,11 @@ struct Context {
     users_file: String,
     client_ca: String,
     crl: String,
+    /// OpenHands 1.x: the `/runtime/<port>/` route and its allow-list file.
+    sandbox_routes: bool,
+    sandbox_ports_file: String,
+    /// The same file as an include pattern: its last letter as a class (`con[f]`).
+    sandbox_ports_pattern: String,
 }
 
 /// Renders the site file for this config, these certificate paths and this nginx, with
@@ -141,6 +146,7 @@ fn describe(err: &minijinja::Error) -> String {
 }
 
 fn context(config: &Config, certs: &CertFiles, nginx: &NginxInfo, page_root: &Path) -> Context {
+    let ports_file = super::sandbox_ports::beside(certs, config.domain.as_str());
     let site = site_id(config.domain.as_str());
     let cert_dir = certs.cert.parent().unwrap_or(Path::new("/"));
     let access = AccessFiles::installed(cert_dir, config.domain.as_str());
@@ -187,6 +193,9 @@ fn context(config: &Config, certs: &CertFiles, nginx: &NginxInfo, page_root: &Pa
         users_file: access.users.display().to_string(),
         client_ca: access.client_ca.display().to_string(),
         crl: access.crl.display().to_string(),
+        sandbox_routes: super::sandbox_ports::enabled(config),
+        sandbox_ports_pattern: as_pattern(&ports_file.display().to_string()),
+        sandbox_ports_file: ports_file.display().to_string(),
         site,
     }
 }
@@ -223,6 +232,14 @@ pub fn site_id(domain: &str) -> String {
     format!("{readable}_{}", hex::encode(&digest[..4]))
 }
 
+/// A path as a glob that matches just that file: the last character as a class.
+fn as_pattern(path: &str) -> String {
+    match path.char_indices().last() {
+        Some((at, last)) => format!("{}[{last}]", &path[..at]),
+        None => String::new(),
+    }
+}
+
 /// True when an IPv6 socket can be bound here, so `listen [::]:PORT` will work.
 fn host_has_ipv6() -> bool {
     TcpListener::bind((Ipv6Addr::UNSPECIFIED, 0)).is_ok()
@@ -255,6 +272,7 @@ fn guard(context: &Context) -> Result<()> {
         ("nginx.cert-dir", &context.users_file),
         ("nginx.cert-dir", &context.client_ca),
         ("nginx.cert-dir", &context.crl),
+        ("nginx.cert-dir", &context.sandbox_ports_file),
     ];
     for (key, path) in paths {
         if !is_plain_path(path) {

@@ -2,6 +2,7 @@
 //! server-sent events, WebSocket, Engine.IO/Socket.IO) and reports what it received, so
 //! the ohproxy tests can run it behind nginx and as a container image.
 
+mod fetch;
 mod http;
 mod routes;
 mod server;

@@ -27,6 +27,20 @@ pub fn handle(request: &Request, body_length: u64, options: &Options) -> Reply {
         "/alive" => Response::json(&json!({ "status": "ok" })),
         "/env" => Response::json(&environment(|key| std::env::var(key).ok())),
         "/file" => file(request),
+        "/fetch" => match request.query("url").map(percent_decode) {
+            Some(url) => Response::json(&crate::fetch::fetch(&url)),
+            None => Response::text(400, "give ?url=https://...\n"),
+        },
+        // A redirect as servers make them, for checks of `Location` rewriting.
+        "/redirect" => {
+            let mut response = Response::text(307, "");
+            let to = request
+                .query("to")
+                .map(percent_decode)
+                .unwrap_or("/".into());
+            response.headers.push(("Location".into(), to));
+            response
+        }
         "/events" => return events(request),
         "/upload" if request.method == "POST" || request.method == "PUT" => {
             Response::json(&json!({ "received_bytes": body_length }))
@@ -150,7 +164,12 @@ function report(text) {
   if (document.title !== "WS-PENDING") return;
   document.title = text;
   document.getElementById("result").textContent = text;
+  deadline.abort();
 }
+// The deadline is a slow request rather than a timer: a headless browser running on
+// virtual time fires timers at once when idle, but waits for a request in flight. The
+// request is cancelled as soon as there is a result, so the page settles at once.
+var deadline = new AbortController();
 try {
   var scheme = location.protocol === "https:" ? "wss://" : "ws://";
   var socket = new WebSocket(scheme + location.host + "/ws-test");
@@ -162,10 +181,9 @@ try {
   };
   socket.onerror = function () { report("WS-FAIL: error event"); };
   socket.onclose = function (e) { report("WS-FAIL: closed with code " + e.code); };
-  // The deadline is a slow request rather than a timer: a headless browser running on
-  // virtual time fires timers at once when idle, but waits for a request in flight.
-  fetch("/events?n=2&interval_ms=10000").then(function (r) { return r.text(); })
-    .then(function () { report("WS-FAIL: no echo within 10 s"); });
+  fetch("/events?n=2&interval_ms=30000", { signal: deadline.signal })
+    .then(function (r) { return r.text(); })
+    .then(function () { report("WS-FAIL: no echo within 30 s"); }, function () {});
 } catch (e) {
   report("WS-FAIL: " + e);
 }

@@ -4,6 +4,7 @@
 mod access;
 mod certs;
 mod docker_image;
+mod docker_observe;
 mod docker_up;
 mod doctor;
 mod nginx_apply;
@@ -11,6 +12,7 @@ mod nginx_proxy;
 mod nginx_render;
 mod onboarding;
 mod real_clients;
+mod sandbox_routes;
 mod support;
 mod testapp;
 mod trust;

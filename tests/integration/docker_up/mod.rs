@@ -178,13 +178,27 @@ fn up_from_nothing_then_again_status_and_down() {
     assert_eq!(labels["dev.ohproxy.spec-hash"].len(), 64);
     let ports = info.network_settings.clone().unwrap().ports.unwrap();
     let bindings = ports["3000/tcp"].clone().unwrap();
-    assert_eq!(bindings.len(), 1, "{bindings:?}");
-    assert_eq!(bindings[0].host_ip.as_deref(), Some("127.0.0.1"));
-    assert_eq!(bindings[0].host_port, Some(setup.app_port.to_string()));
+    // Loopback for nginx, and the bridge gateway for the sandboxes' callbacks (1.x).
+    assert_eq!(bindings.len(), 2, "{bindings:?}");
+    let ips: Vec<&str> = bindings
+        .iter()
+        .filter_map(|b| b.host_ip.as_deref())
+        .collect();
+    assert!(ips.contains(&"127.0.0.1"), "{ips:?}");
+    assert!(!ips.contains(&"0.0.0.0") && !ips.contains(&""), "{ips:?}");
+    assert!(
+        bindings
+            .iter()
+            .all(|b| b.host_port == Some(setup.app_port.to_string()))
+    );
     let host = info.host_config.clone().unwrap();
+    // The domain leads back to this host, for the app's checks of its sandboxes (1.x).
     assert_eq!(
         host.extra_hosts.unwrap(),
-        ["host.docker.internal:host-gateway"]
+        [
+            "host.docker.internal:host-gateway",
+            &format!("{DOMAIN}:host-gateway")
+        ]
     );
 
     // Through nginx, with our CA: the app, its environment and a WebSocket.
@@ -254,7 +268,15 @@ fn check_status_json(setup: &Setup) {
         info.state.clone().unwrap().started_at.unwrap()
     );
     assert_eq!(c["restart_count"], info.restart_count.unwrap());
-    assert_eq!(c["published"][0], format!("127.0.0.1:{}", setup.app_port));
+    let loopback = format!("127.0.0.1:{}", setup.app_port);
+    assert!(
+        c["published"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == loopback.as_str()),
+        "{report}"
+    );
     assert_eq!(c["managed"], true);
     assert_eq!(c["matches_config"], true, "{report}");
     assert!(c["uptime_seconds"].as_i64().unwrap() >= 0);

@@ -102,6 +102,17 @@ impl Cmd {
         }
     }
 
+    /// Starts the command in the background, its stderr going to `log` (a file).
+    pub fn spawn(mut self, log: &Path) -> std::process::Child {
+        let file = std::fs::File::create(log).unwrap();
+        self.command
+            .stdout(Stdio::null())
+            .stderr(file)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("the ohproxy binary starts")
+    }
+
     /// Runs and asserts exit code 0.
     pub fn ok(self) -> Output {
         self.status(0)
@@ -161,4 +172,5 @@ where
 pub mod https;
 pub mod nginx;
 pub mod pki;
+pub mod sandbox;
 pub mod site;

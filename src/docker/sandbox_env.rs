@@ -1,0 +1,159 @@
+//! What the app of a 1.x profile needs so that sandboxes work through the one HTTPS
+//! origin: the public URL pattern and web URL, the host port for callbacks, the domain
+//! resolving to this host from inside the container, and our CA trusted next to the
+//! public roots (a bundle in the state dir, mounted read-only).
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use bollard::query_parameters::InspectNetworkOptions;
+
+use super::Engine;
+use crate::config::Config;
+use crate::fsx;
+use crate::openhands::SandboxVars;
+use crate::paths::Paths;
+
+/// Where the bundle is mounted in the app container.
+pub const BUNDLE_TARGET: &str = "/etc/ohproxy/ca-bundle.pem";
+
+/// The variables that TLS clients in the app read for their roots: OpenSSL and Python's
+/// `ssl` (and so httpx, which honours `SSL_CERT_FILE`), requests, curl, and Node (which
+/// adds these to its own roots).
+pub const BUNDLE_VARS: [&str; 4] = [
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "NODE_EXTRA_CA_CERTS",
+];
+
+/// The system's public roots, by distribution: Debian and Ubuntu, Fedora and RHEL,
+/// openSUSE, Alpine.
+const SYSTEM_ROOTS: [&str; 4] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
+/// The site's origin as browsers open it: `https://<domain>[:<port>]`.
+pub fn web_url(config: &Config) -> String {
+    match config.ports.https.get() {
+        443 => format!("https://{}", config.domain),
+        port => format!("https://{}:{port}", config.domain),
+    }
+}
+
+/// The URL pattern sandboxes are published under.
+pub fn url_pattern(config: &Config) -> String {
+    format!("{}/runtime/{{port}}", web_url(config))
+}
+
+/// The settings for the app's environment.
+pub fn env(config: &Config, vars: &SandboxVars) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    for key in vars.url_pattern {
+        env.insert(key.to_string(), url_pattern(config));
+    }
+    for key in vars.web_url {
+        env.insert(key.to_string(), web_url(config));
+    }
+    // Sandboxes call the app back on its host-published port.
+    for key in vars.host_port {
+        env.insert(key.to_string(), config.ports.app.to_string());
+    }
+    for key in BUNDLE_VARS {
+        env.insert(key.to_string(), BUNDLE_TARGET.to_string());
+    }
+    env
+}
+
+/// The IPv4 gateway of the engine's default bridge, where sandboxes find
+/// `host.docker.internal`. OpenHands has each sandbox call the app back at
+/// `http://host.docker.internal:<host port>/api/v1/webhooks`; a port published on 127.0.0.1
+/// alone is not reachable there, so the app is also published on this address, which only
+/// this host and its containers reach.
+pub async fn bridge_gateway(engine: &Engine) -> Option<String> {
+    let network = engine
+        .docker
+        .inspect_network("bridge", None::<InspectNetworkOptions>)
+        .await
+        .ok()?;
+    let configs = network.ipam?.config?;
+    // Older engines leave the default bridge's gateway out; Docker gives it the subnet's
+    // first address unless `--bip` says otherwise, and a bind proves it is this host's.
+    let gateway = configs.iter().find_map(|c| {
+        c.gateway
+            .as_deref()
+            .and_then(|g| g.parse::<Ipv4Addr>().ok())
+            .or_else(|| c.subnet.as_deref().and_then(first_address))
+    })?;
+    TcpListener::bind((gateway, 0)).ok()?;
+    Some(gateway.to_string())
+}
+
+/// The first host address of an IPv4 subnet such as `172.17.0.0/16`.
+fn first_address(subnet: &str) -> Option<Ipv4Addr> {
+    let (address, length) = subnet.split_once('/')?;
+    let address: Ipv4Addr = address.parse().ok()?;
+    let length: u32 = length.parse().ok().filter(|l| *l <= 30)?;
+    let mask = u32::MAX.checked_shl(32 - length).unwrap_or(0);
+    Some(Ipv4Addr::from((u32::from(address) & mask) + 1))
+}
+
+/// The host entry that makes the domain reach this host's nginx from the container.
+pub fn extra_host(config: &Config) -> String {
+    format!("{}:host-gateway", config.domain)
+}
+
+/// The bundle file in the state dir.
+pub fn bundle_file(paths: &Paths) -> PathBuf {
+    paths.state_dir.join("openhands").join("ca-bundle.pem")
+}
+
+/// Writes the bundle: the first system roots file found, then our CA. Returns its path.
+pub fn write_bundle(config: &Config, paths: &Paths) -> Result<PathBuf> {
+    let ca_cert = config.ca_dir(paths).join("rootCA.pem");
+    let ours = std::fs::read(&ca_cert).with_context(|| format!("reading {}", ca_cert.display()))?;
+    let Some(system) = SYSTEM_ROOTS.iter().map(Path::new).find(|p| p.is_file()) else {
+        bail!(
+            "no system CA bundle found (looked for {}); install ca-certificates",
+            SYSTEM_ROOTS.join(", ")
+        );
+    };
+    let mut bundle =
+        std::fs::read(system).with_context(|| format!("reading {}", system.display()))?;
+    if !bundle.ends_with(b"\n") {
+        bundle.push(b'\n');
+    }
+    bundle.extend_from_slice(b"# ohproxy local CA\n");
+    bundle.extend_from_slice(&ours);
+    let path = bundle_file(paths);
+    if let Some(dir) = path.parent() {
+        fsx::create_dir(dir, 0o755)?;
+    }
+    fsx::write_atomic(&path, &bundle, 0o644)?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_address_of_a_subnet() {
+        assert_eq!(
+            first_address("172.17.0.0/16"),
+            Some(Ipv4Addr::new(172, 17, 0, 1))
+        );
+        assert_eq!(
+            first_address("10.9.8.128/25"),
+            Some(Ipv4Addr::new(10, 9, 8, 129))
+        );
+        assert_eq!(first_address("10.9.8.7/32"), None);
+        assert_eq!(first_address("fd00::/64"), None);
+    }
+}
