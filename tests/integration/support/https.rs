@@ -64,7 +64,9 @@ impl Client {
         versions: &[&'static SupportedProtocolVersion],
         alpn: &[&[u8]],
     ) -> Client {
-        let builder = ClientConfig::builder_with_protocol_versions(versions)
+        let builder = ClientConfig::builder_with_provider(provider())
+            .with_protocol_versions(versions)
+            .expect("protocol versions the provider supports")
             .with_root_certificates(roots(ca));
         Client::finish(builder.with_no_client_auth(), domain, port, alpn)
     }
@@ -77,7 +79,9 @@ impl Client {
             .map(|c| c.expect("certificate PEM"))
             .collect();
         let key = PrivateKeyDer::from_pem_file(identity).expect("a private key in the file");
-        let config = ClientConfig::builder_with_protocol_versions(rustls::ALL_VERSIONS)
+        let config = ClientConfig::builder_with_provider(provider())
+            .with_protocol_versions(rustls::ALL_VERSIONS)
+            .expect("protocol versions the provider supports")
             .with_root_certificates(roots(ca))
             .with_client_auth_cert(certs, key)
             .expect("a usable client certificate");
@@ -178,6 +182,12 @@ impl Client {
             Err(tungstenite::HandshakeError::Interrupted(_)) => Err("interrupted".into()),
         }
     }
+}
+
+/// aws-lc-rs, named rather than left to the process default: the workspace also builds
+/// rustls with ring (for the test app), and with two providers there is no default.
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
 fn roots(ca: &Path) -> RootCertStore {
