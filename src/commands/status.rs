@@ -187,14 +187,7 @@ async fn fill(
         .filter(|_| found.running())
         .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
         .map(|t| (OffsetDateTime::now_utc() - t).whole_seconds());
-    let gateway = crate::docker::sandbox_env::bridge_gateway(engine).await;
-    let spec = Spec::for_site(
-        config,
-        paths,
-        None,
-        &engine.socket_path(),
-        gateway.as_deref(),
-    );
+    let spec = Spec::for_site(config, paths, None, &engine.socket_path());
     let mismatch = match spec {
         Ok(spec) => {
             let image_id = pull::local_id(engine, &spec.image).await.ok().flatten();

@@ -41,15 +41,8 @@ pub fn run(paths: &Paths, args: UpArgs) -> Result<()> {
 
     let converged = runtime()?.block_on(async {
         let engine = Engine::connect().await.map_err(with_hint)?;
-        let gateway = sandbox_env::bridge_gateway(&engine).await;
         let socket = engine.socket_path();
-        let spec = Spec::for_site(
-            &config,
-            paths,
-            args.image.as_deref(),
-            &socket,
-            gateway.as_deref(),
-        )?;
+        let spec = Spec::for_site(&config, paths, args.image.as_deref(), &socket)?;
         if profile.sandbox_vars.is_some() {
             let bundle = sandbox_env::write_bundle(&config, paths)?;
             tracing::debug!("CA bundle for the app: {}", bundle.display());

@@ -4,14 +4,10 @@
 //! public roots (a bundle in the state dir, mounted read-only).
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use bollard::query_parameters::InspectNetworkOptions;
-
-use super::Engine;
 use crate::config::Config;
 use crate::fsx;
 use crate::openhands::SandboxVars;
@@ -61,47 +57,17 @@ pub fn env(config: &Config, vars: &SandboxVars) -> BTreeMap<String, String> {
     for key in vars.web_url {
         env.insert(key.to_string(), web_url(config));
     }
-    // Sandboxes call the app back on its host-published port.
+    // OpenHands has each sandbox call the app back at
+    // http://host.docker.internal:<this port>/api/v1/webhooks. The app is published on
+    // 127.0.0.1 only, which a container cannot reach, so the callbacks go to nginx's HTTP
+    // port, where the site passes that one path on to the app, from Docker bridges only.
     for key in vars.host_port {
-        env.insert(key.to_string(), config.ports.app.to_string());
+        env.insert(key.to_string(), config.ports.http.to_string());
     }
     for key in BUNDLE_VARS {
         env.insert(key.to_string(), BUNDLE_TARGET.to_string());
     }
     env
-}
-
-/// The IPv4 gateway of the engine's default bridge, where sandboxes find
-/// `host.docker.internal`. OpenHands has each sandbox call the app back at
-/// `http://host.docker.internal:<host port>/api/v1/webhooks`; a port published on 127.0.0.1
-/// alone is not reachable there, so the app is also published on this address, which only
-/// this host and its containers reach.
-pub async fn bridge_gateway(engine: &Engine) -> Option<String> {
-    let network = engine
-        .docker
-        .inspect_network("bridge", None::<InspectNetworkOptions>)
-        .await
-        .ok()?;
-    let configs = network.ipam?.config?;
-    // Older engines leave the default bridge's gateway out; Docker gives it the subnet's
-    // first address unless `--bip` says otherwise, and a bind proves it is this host's.
-    let gateway = configs.iter().find_map(|c| {
-        c.gateway
-            .as_deref()
-            .and_then(|g| g.parse::<Ipv4Addr>().ok())
-            .or_else(|| c.subnet.as_deref().and_then(first_address))
-    })?;
-    TcpListener::bind((gateway, 0)).ok()?;
-    Some(gateway.to_string())
-}
-
-/// The first host address of an IPv4 subnet such as `172.17.0.0/16`.
-fn first_address(subnet: &str) -> Option<Ipv4Addr> {
-    let (address, length) = subnet.split_once('/')?;
-    let address: Ipv4Addr = address.parse().ok()?;
-    let length: u32 = length.parse().ok().filter(|l| *l <= 30)?;
-    let mask = u32::MAX.checked_shl(32 - length).unwrap_or(0);
-    Some(Ipv4Addr::from((u32::from(address) & mask) + 1))
 }
 
 /// The host entry that makes the domain reach this host's nginx from the container.
@@ -137,23 +103,4 @@ pub fn write_bundle(config: &Config, paths: &Paths) -> Result<PathBuf> {
     }
     fsx::write_atomic(&path, &bundle, 0o644)?;
     Ok(path)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_first_address_of_a_subnet() {
-        assert_eq!(
-            first_address("172.17.0.0/16"),
-            Some(Ipv4Addr::new(172, 17, 0, 1))
-        );
-        assert_eq!(
-            first_address("10.9.8.128/25"),
-            Some(Ipv4Addr::new(10, 9, 8, 129))
-        );
-        assert_eq!(first_address("10.9.8.7/32"), None);
-        assert_eq!(first_address("fd00::/64"), None);
-    }
 }

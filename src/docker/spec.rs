@@ -38,8 +38,6 @@ pub struct Spec {
     pub binds: Vec<String>,
     /// The host port, published on 127.0.0.1.
     pub app_port: u16,
-    /// 1.x: the bridge gateway the app port is also published on, for sandbox callbacks.
-    pub callback_ip: Option<String>,
     pub extra_hosts: Vec<String>,
     pub restart: String,
     pub health_path: String,
@@ -106,7 +104,6 @@ impl Spec {
             env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
             binds,
             app_port: config.ports.app.get(),
-            callback_ip: None,
             extra_hosts,
             restart: "unless-stopped".into(),
             health_path: profile.health_path.to_string(),
@@ -115,14 +112,12 @@ impl Spec {
     }
 
     /// The spec for this config with the files of this state dir and this engine: for a
-    /// 1.x profile, the CA bundle mounted read-only (`sandbox_env::write_bundle` writes it)
-    /// and the app port also on the bridge `gateway`, where sandboxes call back.
+    /// 1.x profile, the CA bundle mounted read-only (`sandbox_env::write_bundle` writes it).
     pub fn for_site(
         config: &Config,
         paths: &Paths,
         image: Option<&str>,
         socket: &Path,
-        gateway: Option<&str>,
     ) -> Result<Spec> {
         let mut spec = Spec::build(config, image, socket)?;
         let (_, profile) = profile(config)?;
@@ -132,7 +127,6 @@ impl Spec {
                 sandbox_env::bundle_file(paths).display(),
                 sandbox_env::BUNDLE_TARGET
             ));
-            spec.callback_ip = gateway.map(str::to_string);
         }
         Ok(spec)
     }
@@ -168,13 +162,10 @@ impl Spec {
         ]);
         // Loopback only: nginx is the one way in, and a port on 0.0.0.0 would let the LAN
         // skip TLS (and Docker's NAT rules bypass host firewalls such as ufw).
-        let bindings = std::iter::once("127.0.0.1")
-            .chain(self.callback_ip.as_deref())
-            .map(|ip| PortBinding {
-                host_ip: Some(ip.to_string()),
-                host_port: Some(self.app_port.to_string()),
-            })
-            .collect();
+        let bindings = vec![PortBinding {
+            host_ip: Some("127.0.0.1".to_string()),
+            host_port: Some(self.app_port.to_string()),
+        }];
         ContainerCreateBody {
             image: Some(self.image.clone()),
             env: Some(self.env.clone()),
@@ -268,13 +259,14 @@ mod tests {
 
     #[test]
     fn sandbox_profiles_get_the_public_urls_and_the_bundle() {
-        let spec = spec("[ports]\nhttps = 8443\napp = 3100\n");
+        let spec = spec("[ports]\nhttps = 8443\nhttp = 8080\napp = 3100\n");
         for wanted in [
             "OH_SANDBOX_CONTAINER_URL_PATTERN=https://oh.home.arpa:8443/runtime/{port}",
             "SANDBOX_CONTAINER_URL_PATTERN=https://oh.home.arpa:8443/runtime/{port}",
             "OH_WEB_URL=https://oh.home.arpa:8443",
-            "OH_SANDBOX_HOST_PORT=3100",
-            "SANDBOX_HOST_PORT=3100",
+            // Sandboxes call back through nginx's HTTP port, not the app's own.
+            "OH_SANDBOX_HOST_PORT=8080",
+            "SANDBOX_HOST_PORT=8080",
             "SSL_CERT_FILE=/etc/ohproxy/ca-bundle.pem",
             "NODE_EXTRA_CA_CERTS=/etc/ohproxy/ca-bundle.pem",
         ] {
@@ -299,14 +291,7 @@ mod tests {
         assert_eq!(old.extra_hosts, ["host.docker.internal:host-gateway"]);
 
         let paths = Paths::resolve(Some(Path::new("/srv/oh/config.toml"))).unwrap();
-        let sited = Spec::for_site(
-            &config(""),
-            &paths,
-            None,
-            Path::new("/s"),
-            Some("172.17.0.1"),
-        )
-        .unwrap();
+        let sited = Spec::for_site(&config(""), &paths, None, Path::new("/s")).unwrap();
         let bind = sited.binds.last().unwrap();
         assert!(bind.ends_with("/openhands/ca-bundle.pem:/etc/ohproxy/ca-bundle.pem:ro"));
         let body = sited.create_body(Path::new("/c.toml"));
@@ -317,7 +302,8 @@ mod tests {
             .iter()
             .map(|b| b.host_ip.clone().unwrap())
             .collect();
-        assert_eq!(ips, ["127.0.0.1", "172.17.0.1"]);
+        // Loopback only, for 1.x too: sandboxes call back through nginx, not to this port.
+        assert_eq!(ips, ["127.0.0.1"]);
     }
 
     #[test]

@@ -76,8 +76,10 @@ struct Context {
     users_file: String,
     client_ca: String,
     crl: String,
-    /// OpenHands 1.x: the `/runtime/<port>/` route and its allow-list file.
+    /// OpenHands 1.x: the `/runtime/<port>/` route and its allow-list file, and the
+    /// Docker bridge subnets whose sandboxes may call the app back through nginx.
     sandbox_routes: bool,
+    callback_nets: Vec<String>,
     sandbox_ports_file: String,
     /// The same file as an include pattern: its last letter as a class (`con[f]`).
     sandbox_ports_pattern: String,
@@ -105,9 +107,13 @@ pub fn render_with(
     page_root: &Path,
 ) -> Result<String> {
     let mut context = context(config, certs, nginx, page_root);
+    let docker_nets = bridges::exempt(config.access.bridges.as_deref());
+    if context.sandbox_routes {
+        context.callback_nets = docker_nets.clone();
+    }
     context.bridges = match config.access.mode {
         AccessMode::None => Vec::new(),
-        _ => bridges::exempt(config.access.bridges.as_deref()),
+        _ => docker_nets,
     };
     context.users_file = access.users.display().to_string();
     context.client_ca = access.client_ca.display().to_string();
@@ -194,6 +200,7 @@ fn context(config: &Config, certs: &CertFiles, nginx: &NginxInfo, page_root: &Pa
         client_ca: access.client_ca.display().to_string(),
         crl: access.crl.display().to_string(),
         sandbox_routes: super::sandbox_ports::enabled(config),
+        callback_nets: Vec::new(),
         sandbox_ports_pattern: as_pattern(&ports_file.display().to_string()),
         sandbox_ports_file: ports_file.display().to_string(),
         site,
@@ -283,7 +290,8 @@ fn guard(context: &Context) -> Result<()> {
             );
         }
     }
-    if let Some(net) = context.bridges.iter().find(|net| !is_subnet(net)) {
+    let nets = context.bridges.iter().chain(&context.callback_nets);
+    if let Some(net) = nets.into_iter().find(|net| !is_subnet(net)) {
         return refuse("Docker bridge", net, "not an address/prefix");
     }
     let ports = [

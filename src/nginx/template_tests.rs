@@ -266,7 +266,7 @@ fn the_http_port_serves_the_onboarding_page_and_redirects_the_rest() {
     assert!(http.contains("    location ^~ /ca/ {\n        root \"/var/lib/ohproxy/public\";"));
     assert!(http.contains("application/x-apple-aspen-config mobileconfig;"));
     assert!(http.contains("disable_symlinks on;"));
-    let https = text.split("\nserver {").nth(2).unwrap();
+    let https = text.split("\nserver {").last().unwrap();
     assert!(https.contains("location = /ca/check.svg {"));
     assert!(
         !https.contains("location ^~ /ca/"),
@@ -281,4 +281,27 @@ fn the_http_port_serves_the_onboarding_page_and_redirects_the_rest() {
     )
     .unwrap_err();
     assert!(format!("{err:#}").contains("nginx.page-dir"), "{err:#}");
+}
+
+#[test]
+fn sandbox_callbacks_reach_only_the_webhook_path_from_docker_bridges() {
+    let text = render_for(&config_default(), (1, 22, 1));
+    let callbacks = text
+        .split("\nserver {")
+        .find(|server| server.contains("server_name host.docker.internal;"))
+        .expect("a 1.x site has a server for the sandboxes' callbacks");
+    let webhooks = callbacks
+        .split("location ^~ /api/v1/webhooks/ {")
+        .nth(1)
+        .unwrap();
+    let rules = webhooks.split("proxy_pass").next().unwrap();
+    assert!(rules.trim_end().ends_with("deny all;"), "{rules}");
+    assert!(
+        callbacks.contains("location / {\n        return 404;"),
+        "{callbacks}"
+    );
+
+    let mut old = config_default();
+    old.openhands.version = Some(crate::openhands::OpenHandsVersion::parse("0.36").unwrap());
+    assert!(!render_for(&old, (1, 22, 1)).contains("host.docker.internal"));
 }

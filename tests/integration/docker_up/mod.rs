@@ -178,8 +178,8 @@ fn up_from_nothing_then_again_status_and_down() {
     assert_eq!(labels["dev.ohproxy.spec-hash"].len(), 64);
     let ports = info.network_settings.clone().unwrap().ports.unwrap();
     let bindings = ports["3000/tcp"].clone().unwrap();
-    // Loopback for nginx, and the bridge gateway for the sandboxes' callbacks (1.x).
-    assert_eq!(bindings.len(), 2, "{bindings:?}");
+    // Loopback only: nginx is the one way in (sandboxes call back through it too).
+    assert_eq!(bindings.len(), 1, "{bindings:?}");
     let ips: Vec<&str> = bindings
         .iter()
         .filter_map(|b| b.host_ip.as_deref())
@@ -207,7 +207,9 @@ fn up_from_nothing_then_again_status_and_down() {
     assert_eq!((health.status, health.text().as_str()), (200, "OK"));
     let env = client.get("/env").json();
     assert_eq!(env["env"]["LOG_ALL_EVENTS"], "true");
-    assert_eq!(env["env"]["SANDBOX_HOST_PORT"], setup.app_port.to_string());
+    // Sandboxes call back through nginx's HTTP port; the app's own is on loopback only.
+    let http = setup.nginx.as_ref().unwrap().http_port;
+    assert_eq!(env["env"]["SANDBOX_HOST_PORT"], http.to_string());
     assert_eq!(
         env["files"]["/var/run/docker.sock"]["exists"], true,
         "{env}"

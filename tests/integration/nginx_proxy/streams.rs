@@ -146,7 +146,10 @@ fn two_sites_and_a_foreign_map_do_not_collide() {
          upstream app { server 127.0.0.1:9; }\n",
     );
     let (_home_one, ca_one) = add_site(&nginx, "one.example.internal", one.port(), "");
-    let (_home_two, ca_two) = add_site(&nginx, "two.example.internal", two.port(), "");
+    // The second site runs OpenHands 0.x: two 1.x sites cannot share an HTTP port, since
+    // each would answer the sandboxes' callbacks at host.docker.internal.
+    let old = "[openhands]\nversion = \"0.62\"\n";
+    let (_home_two, ca_two) = add_site(&nginx, "two.example.internal", two.port(), old);
     nginx.write_site(
         "zz-foreign.conf",
         "map $http_upgrade $connection_upgrade_late { default upgrade; '' close; }\n",

@@ -80,17 +80,44 @@ fn the_app_reaches_a_sandbox_through_nginx_with_our_ca() {
     assert_eq!(fetched["status"], 200, "{fetched}");
     assert_eq!(fetched["body"], "OK", "{fetched}");
 
-    // The sandbox reaches the app where OpenHands has it call back (its webhook URL is
-    // http://host.docker.internal:<host port>/api/v1/webhooks).
-    let callback = format!("http://host.docker.internal:{}/health", setup.app_port);
-    let (code, body) = http_get(
-        &format!("127.0.0.1:{}", sandbox.port),
-        &format!("/fetch?url={callback}"),
-    )
-    .unwrap();
-    assert_eq!(code, 200, "{body}");
-    let fetched: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(fetched["status"], 200, "{fetched}");
+    // The sandbox reaches the app where OpenHands has it call back: its webhook URL is
+    // http://host.docker.internal:<SANDBOX_HOST_PORT>/api/v1/webhooks, and that port is
+    // nginx's HTTP port, which passes exactly that path on to the app (whose answer for an
+    // unknown path names it), from the Docker bridge only.
+    let http = setup.nginx.as_ref().unwrap().http_port;
+    let from_sandbox = |url: String| {
+        let (code, body) = http_get(
+            &format!("127.0.0.1:{}", sandbox.port),
+            &format!("/fetch?url={url}"),
+        )
+        .unwrap();
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()
+    };
+    let hook = from_sandbox(format!(
+        "http://host.docker.internal:{http}/api/v1/webhooks/events"
+    ));
+    assert_eq!(hook["status"], 404, "{hook}");
+    assert!(
+        hook["body"]
+            .as_str()
+            .unwrap()
+            .contains("not found: /api/v1/webhooks/events"),
+        "the app itself answered: {hook}"
+    );
+    // Nothing else of the app is reachable that way, and the app's own port is not
+    // published where a container could reach it.
+    let other = from_sandbox(format!("http://host.docker.internal:{http}/health"));
+    assert_eq!(other["status"], 404, "{other}");
+    assert_ne!(other["body"], "OK", "{other}");
+    let direct = from_sandbox(format!(
+        "http://host.docker.internal:{}/health",
+        setup.app_port
+    ));
+    assert!(
+        direct.get("error").is_some(),
+        "the app port answered a container: {direct}"
+    );
 
     // The watch service unit.
     let unit = units.join(format!("ohproxy-watch-{DOMAIN}.service"));
