@@ -7,6 +7,8 @@
 # usage: scripts/bench/nginx.sh [SECONDS] [CONNECTIONS]    (defaults: 10 s, 32)
 # needs: nginx, wrk, openssl, curl, python3, cargo
 set -euo pipefail
+# shellcheck source=scripts/bench/common.bash
+source "$(dirname "$0")/common.bash"
 
 seconds="${1:-10}"
 connections="${2:-32}"
@@ -29,7 +31,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 https_port="$(free_port)"; http_port="$(free_port)"
 naive_https="$(free_port)"; naive_http="$(free_port)"
 domain="bench.test"
@@ -47,37 +48,22 @@ for _ in $(seq 50); do grep -q "listening on" "$work/app.log" && break; sleep 0.
 app_port="$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$work/app.log" | head -1)"
 
 # A private nginx: two workers, access logs on, site files from sites/*.conf.
+bench_private_nginx "$nginx_bin" "access_log $work/nginx/logs/access.log;"
 prefix="$work/nginx"
-mkdir -p "$prefix"/{conf,logs,tmp,sites,certs}
-chmod 755 "$prefix" "$prefix"/*
-cat >"$prefix/conf/nginx.conf" <<CONF
-worker_processes 2;
-pid $prefix/logs/nginx.pid;
-error_log $prefix/logs/error.log notice;
-events { worker_connections 1024; }
-http {
-    client_body_temp_path $prefix/tmp/body;
-    proxy_temp_path $prefix/tmp/proxy;
-    fastcgi_temp_path $prefix/tmp/fastcgi;
-    uwsgi_temp_path $prefix/tmp/uwsgi;
-    scgi_temp_path $prefix/tmp/scgi;
-    access_log $prefix/logs/access.log;
-    include $prefix/sites/*.conf;
-}
-CONF
-"$nginx_bin" -p "$prefix" -c "$prefix/conf/nginx.conf"
 
-# A throw-away CA and an ECDSA P-256 leaf for the domain, where `ohproxy cert` puts it.
+# A throw-away CA where ohproxy keeps its own, and an ECDSA P-256 leaf for the domain
+# where `ohproxy cert` puts it.
 home="$work/home"
 certs="$home/state/certs"
-mkdir -p "$certs"
+ca_dir="$home/state/ca"
+mkdir -p "$certs" "$ca_dir"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
     -subj "/CN=ohproxy bench CA" -addext basicConstraints=critical,CA:TRUE \
-    -keyout "$work/ca-key.pem" -out "$work/ca.pem" 2>/dev/null
+    -keyout "$ca_dir/rootCA-key.pem" -out "$ca_dir/rootCA.pem" 2>/dev/null
 openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$domain" \
     -keyout "$certs/$domain-key.pem" -out "$work/leaf.csr" 2>/dev/null
 printf 'subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth\n' "$domain" >"$work/leaf.ext"
-openssl x509 -req -in "$work/leaf.csr" -CA "$work/ca.pem" -CAkey "$work/ca-key.pem" \
+openssl x509 -req -in "$work/leaf.csr" -CA "$ca_dir/rootCA.pem" -CAkey "$ca_dir/rootCA-key.pem" \
     -CAcreateserial -days 2 -extfile "$work/leaf.ext" -out "$certs/$domain.pem" 2>/dev/null
 
 # Ours: rendered and applied by ohproxy itself.
@@ -94,6 +80,9 @@ prefix = "$prefix"
 site-dir = "$prefix/sites"
 cert-dir = "$prefix/certs"
 ipv6 = false
+# No login: the naive config has none either, and this measures the proxy path.
+[access]
+mode = "none"
 TOML
 OHPROXY_HOME="$home" "$ohproxy" -q nginx apply
 
@@ -107,7 +96,7 @@ sleep 1
 
 check() {
     local body
-    body="$(curl -sS --cacert "$work/ca.pem" --resolve "$domain:$1:127.0.0.1" "https://$domain:$1/")"
+    body="$(curl -sS --cacert "$ca_dir/rootCA.pem" --resolve "$domain:$1:127.0.0.1" "https://$domain:$1/")"
     [ "$body" = "ohproxy-testapp bench" ] || { echo "port $1 answers: $body" >&2; exit 1; }
 }
 check "$https_port"
@@ -130,8 +119,8 @@ rtt="$root/scripts/bench/ws_rtt.py"
 export WS_HOST="$domain"
 : >"$work/ours.rtt"; : >"$work/naive.rtt"; : >"$work/direct.rtt"
 for _ in $(seq "$rounds"); do
-    python3 "$rtt" "wss://127.0.0.1:$https_port/sockets/events/bench" "$rtt_count" "$work/ca.pem" >>"$work/ours.rtt"
-    python3 "$rtt" "wss://127.0.0.1:$naive_https/socket.io/bench" "$rtt_count" "$work/ca.pem" >>"$work/naive.rtt"
+    python3 "$rtt" "wss://127.0.0.1:$https_port/sockets/events/bench" "$rtt_count" "$ca_dir/rootCA.pem" >>"$work/ours.rtt"
+    python3 "$rtt" "wss://127.0.0.1:$naive_https/socket.io/bench" "$rtt_count" "$ca_dir/rootCA.pem" >>"$work/naive.rtt"
     python3 "$rtt" "ws://127.0.0.1:$app_port/sockets/events/bench" "$rtt_count" >>"$work/direct.rtt"
 done
 # The median over the rounds of each round's median and p99.

@@ -8,6 +8,8 @@
 # usage: scripts/bench/sandbox.sh [RUNS]    (default 20)
 # needs: docker (engine + CLI), nginx, python3, cargo
 set -euo pipefail
+# shellcheck source=scripts/bench/common.bash
+source "$(dirname "$0")/common.bash"
 
 runs="${1:-20}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -31,44 +33,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-ohproxy="${OHPROXY_BIN:-}"
-if [ -z "$ohproxy" ]; then
-    echo "building ohproxy..." >&2
-    (cd "$root" && cargo build -q -p ohproxy)
-    ohproxy="${CARGO_TARGET_DIR:-$root/target}/debug/ohproxy"
-fi
-echo "building the static test app..." >&2
-triple="$(uname -m)-unknown-linux-gnu"
-(cd "$root" && RUSTFLAGS="-C target-feature=+crt-static" cargo build -q --release \
-    -p ohproxy-testapp --target "$triple" --target-dir "$root/target/testapp")
-mkdir -p "$work/rootfs/etc" "$work/rootfs/tmp"
-cp "$root/target/testapp/$triple/release/ohproxy-testapp" "$work/rootfs/"
+ohproxy="$(bench_ohproxy)"
 image="ohproxy-bench/testapp:$$"
-tar -C "$work/rootfs" -cf "$work/rootfs.tar" .
-docker import -c 'CMD ["/ohproxy-testapp"]' -c 'EXPOSE 3000/tcp' -c "LABEL $label" \
-    "$work/rootfs.tar" "$image" >/dev/null
+bench_test_image "$image" "$label"
 trap 'cleanup; docker rmi -f "$image" >/dev/null 2>&1 || true' EXIT
 
+# A private nginx with an empty site directory.
+bench_private_nginx "$nginx_bin"
 prefix="$work/nginx"
-mkdir -p "$prefix"/{conf,logs,tmp,sites,certs}
-chmod 755 "$prefix" "$prefix"/*
-cat >"$prefix/conf/nginx.conf" <<CONF
-worker_processes 2;
-pid $prefix/logs/nginx.pid;
-error_log $prefix/logs/error.log notice;
-events { worker_connections 256; }
-http {
-    client_body_temp_path $prefix/tmp/body;
-    proxy_temp_path $prefix/tmp/proxy;
-    fastcgi_temp_path $prefix/tmp/fastcgi;
-    uwsgi_temp_path $prefix/tmp/uwsgi;
-    scgi_temp_path $prefix/tmp/scgi;
-    include $prefix/sites/*.conf;
-}
-CONF
-"$nginx_bin" -p "$prefix" -c "$prefix/conf/nginx.conf" -e "$prefix/logs/error.log"
 
 https_port="$(free_port)"
 export OHPROXY_HOME="$work/home" HOME="$work/user-home"
@@ -87,6 +59,9 @@ prefix = "$prefix"
 site-dir = "$prefix/sites"
 cert-dir = "$prefix/certs"
 ipv6 = false
+# No login: this measures how soon a route exists, not the password check.
+[access]
+mode = "none"
 TOML
 "$ohproxy" -q cert
 "$ohproxy" -q nginx apply
