@@ -380,3 +380,28 @@ mod tests {
         assert!(err.to_string().contains("must all differ"));
     }
 }
+
+#[cfg(test)]
+mod readme_tests {
+    use super::*;
+
+    /// The sample under "The config file" in README.md is a config ohproxy accepts.
+    #[test]
+    fn the_readme_sample_parses() {
+        let readme = include_str!("../../README.md");
+        let section = readme
+            .split("## The config file")
+            .nth(1)
+            .expect("the section");
+        let sample = section
+            .split("```toml\n")
+            .nth(1)
+            .unwrap()
+            .split("```")
+            .next()
+            .unwrap();
+        let config = Config::parse(sample, Path::new("README.md")).unwrap();
+        assert_eq!(config.domain.as_str(), "openhands.home.arpa");
+        assert_eq!(config.names.len(), 2);
+    }
+}
