@@ -1,11 +1,18 @@
 //! Clients written by others against our setup: headless Chromium with our CA in a fresh
 //! NSS database loads a page through nginx and opens a WebSocket from it, and the Python
 //! Socket.IO client connects over WebSocket only, as the OpenHands 0.x frontend does. Both
-//! trust only what a user's machine would: our CA, put there by `ohproxy ca trust`.
+//! trust only what a user's machine would: our CA, put there by `ohproxy ca trust`. A
+//! Chromium that trusts nothing of ours opens the CA page on the HTTP port, shows the CA's
+//! fingerprint and downloads the DER certificate the page links to.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
+use sha2::{Digest, Sha256};
+
+use crate::support::netlog;
 use crate::support::site::Site;
 use crate::support::testapp::Upstream;
 use crate::support::{require, strict, tool};
@@ -44,6 +51,17 @@ fn chromium(binary: &Path, home: &Path, url: &str) -> (String, String) {
     )
 }
 
+/// nginx's main access log and the site's own logs.
+fn access_logs(site: &Site) -> String {
+    site.nginx.log("access.log")
+        + &std::fs::read_dir(site.nginx.prefix().join("logs"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains("ohproxy"))
+            .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+            .collect::<String>()
+}
+
 /// An empty NSS database where Chromium on Linux reads it (`~/.pki/nssdb`).
 fn nss_db(home: &Path) -> PathBuf {
     let dir = home.join(".pki").join("nssdb");
@@ -80,13 +98,7 @@ fn chromium_trusting_our_ca_loads_the_site_and_opens_a_websocket() {
         "Chromium with our CA did not get WS-OK:\n{dom}\nstderr:\n{stderr}"
     );
     assert!(!stderr.contains("ERR_CERT"), "{stderr}");
-    let log = site.nginx.log("access.log")
-        + &std::fs::read_dir(site.nginx.prefix().join("logs"))
-            .unwrap()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().contains("ohproxy"))
-            .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
-            .collect::<String>();
+    let log = access_logs(&site);
     assert!(
         log.contains("/ws-test"),
         "nginx saw no WebSocket request:\n{log}"
@@ -182,4 +194,120 @@ fn python_socketio_connects_over_websocket_only_and_exchanges_events() {
         .output()
         .expect("python starts");
     assert!(!refused.status.success(), "trusting another CA must fail");
+}
+
+/// Headless Chromium with HOME at `home` opening `url`, a file it takes as a download,
+/// logging its network stack to `net_log`. Such a navigation never ends, so Chromium is
+/// stopped with SIGINT (a clean exit that closes the log) two seconds after `served`
+/// says the server has sent the file, or after a minute. Returns Chromium's stderr.
+fn chromium_download(
+    binary: &Path,
+    home: &Path,
+    url: &str,
+    net_log: &Path,
+    served: impl Fn() -> bool,
+) -> String {
+    let mut child = Command::new("timeout")
+        .args(["-k", "10", "-s", "INT", "90"])
+        .arg(binary)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            &format!("--host-resolver-rules=MAP {DOMAIN} 127.0.0.1"),
+            &format!("--user-data-dir={}", home.join("profile").display()),
+            &format!("--log-net-log={}", net_log.display()),
+            "--net-log-capture-mode=Everything",
+            url,
+        ])
+        .env("HOME", home)
+        .env_remove("XDG_DATA_HOME")
+        .env_remove("XDG_CONFIG_HOME")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("chromium starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !served() && Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    // `timeout` passes the signal on to Chromium.
+    let _ = Command::new("kill")
+        .args(["-s", "INT", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().expect("chromium ends");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The `sha-256:` line of `ohproxy ca show`.
+fn shown_fingerprint(site: &Site) -> String {
+    let text = site.home.cmd(["ca", "show"]).ok().stdout;
+    let line = text.lines().find_map(|l| l.strip_prefix("sha-256:"));
+    line.unwrap_or_else(|| panic!("no sha-256 in `ca show`:\n{text}"))
+        .trim()
+        .to_string()
+}
+
+/// The `href` of the page's link whose target ends in `suffix`.
+fn link_ending_in<'a>(dom: &'a str, suffix: &str) -> Option<&'a str> {
+    dom.split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split_once('"').map(|(href, _)| href))
+        .find(|href| href.ends_with(suffix))
+}
+
+#[test]
+fn chromium_opens_the_ca_page_and_downloads_the_der_it_links_to() {
+    let Some(browser) = require("chromium") else {
+        return;
+    };
+    let upstream = Upstream::start();
+    let Some(site) = site(&upstream) else {
+        return;
+    };
+    // nginx's workers run unprivileged and must walk into the temporary home to the page.
+    std::fs::set_permissions(site.home.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let der = std::fs::read(site.home.ca_dir().join("rootCA.pem"))
+        .map(|pem| crate::onboarding::pem_to_der(&pem))
+        .unwrap();
+    let fingerprint = shown_fingerprint(&site);
+    let digest = Sha256::digest(&der);
+    let hex: Vec<String> = digest.iter().map(|b| format!("{b:02X}")).collect();
+    assert_eq!(fingerprint, hex.join(":"), "`ca show` names another CA");
+
+    // (a) The page loads in a browser that trusts nothing of ours and shows the fingerprint.
+    let page_url = format!("http://{DOMAIN}:{}/ca/", site.nginx.http_port);
+    let browser_home = tempfile::tempdir().unwrap();
+    let (dom, stderr) = chromium(&browser, browser_home.path(), &page_url);
+    let shown = format!("<p class=\"fp\" id=\"fingerprint\">{fingerprint}</p>");
+    assert!(
+        dom.contains(&shown),
+        "the page shows no fingerprint {fingerprint}:\n{dom}\nstderr:\n{stderr}"
+    );
+
+    // (b) The browser follows the page's DER link and gets exactly our CA.
+    let href = link_ending_in(&dom, ".crt").unwrap_or_else(|| panic!("no DER link:\n{dom}"));
+    let der_url = format!("{page_url}{href}");
+    let net_log = browser_home.path().join("netlog.json");
+    let request = format!("GET /ca/{href} ");
+    let stderr = chromium_download(&browser, browser_home.path(), &der_url, &net_log, || {
+        access_logs(&site).contains(&request)
+    });
+    let fetches = netlog::fetches(&net_log, &der_url);
+    assert!(
+        !fetches.is_empty(),
+        "Chromium made no request for {der_url}:\n{stderr}"
+    );
+    for fetch in &fetches {
+        assert_eq!(fetch.status(), Some(200), "{:?}", fetch.headers);
+        assert_eq!(
+            fetch.header("content-type"),
+            Some("application/x-x509-ca-cert"),
+            "{:?}",
+            fetch.headers
+        );
+        assert_eq!(fetch.body, der, "the browser received other bytes");
+    }
 }

@@ -170,6 +170,7 @@ where
 }
 
 pub mod https;
+pub mod netlog;
 pub mod nginx;
 pub mod pki;
 pub mod sandbox;
