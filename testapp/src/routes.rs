@@ -165,6 +165,8 @@ function report(text) {
   document.title = text;
   document.getElementById("result").textContent = text;
   deadline.abort();
+  // Also tell the server, for a browser whose page cannot be read back.
+  new Image().src = "/echo/ws-check-result/" + encodeURIComponent(text);
 }
 // The deadline is a slow request rather than a timer: a headless browser running on
 // virtual time fires timers at once when idle, but waits for a request in flight. The
