@@ -128,14 +128,35 @@ pub struct Profile {
     pub container_state_dir: &'static str,
     pub health_path: &'static str,
     pub routing: Routing,
-    /// The sandbox settings, for profiles with sandboxes.
-    pub sandbox_vars: Option<SandboxVars>,
 }
 
 const OLD_REGISTRY_APP: &str = "docker.all-hands.dev/all-hands-ai/openhands";
 const OLD_REGISTRY_RUNTIME: &str = "docker.all-hands.dev/all-hands-ai/runtime";
 const NEW_REGISTRY_APP: &str = "docker.openhands.dev/openhands/openhands";
 const NEW_REGISTRY_RUNTIME: &str = "docker.openhands.dev/openhands/runtime";
+
+/// What the profiles on the old registry share; each profile states what differs.
+const OLD_REGISTRY: Profile = Profile {
+    first: (0, 0),
+    last: (0, 0),
+    app_repository: OLD_REGISTRY_APP,
+    sandbox_image: SandboxImage::Runtime {
+        repository: OLD_REGISTRY_RUNTIME,
+    },
+    host_state_dir: "~/.openhands",
+    container_state_dir: "/.openhands",
+    health_path: "/health",
+    routing: Routing::AppOnly,
+};
+
+/// What the profiles on the new registry share; each profile states what differs.
+const NEW_REGISTRY: Profile = Profile {
+    app_repository: NEW_REGISTRY_APP,
+    sandbox_image: SandboxImage::Runtime {
+        repository: NEW_REGISTRY_RUNTIME,
+    },
+    ..OLD_REGISTRY
+};
 
 /// The profiles, oldest first. Sources: the OpenHands README and docs at each release:
 /// the state dir was renamed in 0.45, the registry moved in 0.60, 1.0 introduced the
@@ -145,78 +166,41 @@ pub const PROFILES: &[Profile] = &[
     Profile {
         first: (0, 36),
         last: (0, 44),
-        app_repository: OLD_REGISTRY_APP,
-        sandbox_image: SandboxImage::Runtime {
-            repository: OLD_REGISTRY_RUNTIME,
-        },
         host_state_dir: "~/.openhands-state",
         container_state_dir: "/.openhands-state",
-        health_path: "/health",
-        routing: Routing::AppOnly,
-        sandbox_vars: None,
+        ..OLD_REGISTRY
     },
     Profile {
         first: (0, 45),
         last: (0, 59),
-        app_repository: OLD_REGISTRY_APP,
-        sandbox_image: SandboxImage::Runtime {
-            repository: OLD_REGISTRY_RUNTIME,
-        },
-        host_state_dir: "~/.openhands",
-        container_state_dir: "/.openhands",
-        health_path: "/health",
-        routing: Routing::AppOnly,
-        sandbox_vars: None,
+        ..OLD_REGISTRY
     },
     Profile {
         first: (0, 60),
         last: (0, 62),
-        app_repository: NEW_REGISTRY_APP,
-        sandbox_image: SandboxImage::Runtime {
-            repository: NEW_REGISTRY_RUNTIME,
-        },
-        host_state_dir: "~/.openhands",
-        container_state_dir: "/.openhands",
-        health_path: "/health",
-        routing: Routing::AppOnly,
-        sandbox_vars: None,
+        ..NEW_REGISTRY
     },
     Profile {
         first: (1, 0),
         last: (1, 1),
-        app_repository: NEW_REGISTRY_APP,
-        sandbox_image: SandboxImage::Runtime {
-            repository: NEW_REGISTRY_RUNTIME,
-        },
-        host_state_dir: "~/.openhands",
-        container_state_dir: "/.openhands",
-        health_path: "/health",
         routing: Routing::Sandboxes,
-        sandbox_vars: Some(V1_VARS),
+        ..NEW_REGISTRY
     },
     Profile {
         first: (1, 2),
         last: (1, 2),
-        app_repository: NEW_REGISTRY_APP,
         sandbox_image: SandboxImage::AgentServer {
             repository: NEW_REGISTRY_RUNTIME,
         },
-        host_state_dir: "~/.openhands",
-        container_state_dir: "/.openhands",
-        health_path: "/health",
         routing: Routing::Sandboxes,
-        sandbox_vars: Some(V1_VARS),
+        ..NEW_REGISTRY
     },
     Profile {
         first: (1, 3),
         last: (1, 8),
-        app_repository: NEW_REGISTRY_APP,
         sandbox_image: SandboxImage::BuiltIn,
-        host_state_dir: "~/.openhands",
-        container_state_dir: "/.openhands",
-        health_path: "/health",
         routing: Routing::Sandboxes,
-        sandbox_vars: Some(V1_VARS),
+        ..NEW_REGISTRY
     },
 ];
 
@@ -235,6 +219,11 @@ pub fn profile_for(version: &OpenHandsVersion) -> Result<&'static Profile, Strin
 }
 
 impl Profile {
+    /// The settings that make sandboxes reachable, for profiles with sandboxes.
+    pub fn sandbox_vars(&self) -> Option<&'static SandboxVars> {
+        (self.routing == Routing::Sandboxes).then_some(&V1_VARS)
+    }
+
     /// The app image for this version: `<repository>:<version>`.
     pub fn app_image(&self, version: &OpenHandsVersion) -> String {
         format!("{}:{}", self.app_repository, version.tag())

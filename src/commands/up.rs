@@ -43,7 +43,7 @@ pub fn run(paths: &Paths, args: UpArgs) -> Result<()> {
         let engine = Engine::connect().await.map_err(with_hint)?;
         let socket = engine.socket_path();
         let spec = Spec::for_site(&config, paths, args.image.as_deref(), &socket)?;
-        if profile.sandbox_vars.is_some() {
+        if profile.sandbox_vars().is_some() {
             let bundle = sandbox_env::write_bundle(&config, paths)?;
             tracing::debug!("CA bundle for the app: {}", bundle.display());
         }
@@ -71,7 +71,7 @@ pub fn run(paths: &Paths, args: UpArgs) -> Result<()> {
         }
         Outcome::DryRun { .. } => unreachable!("apply without --dry-run never reports a dry run"),
     }
-    if profile.sandbox_vars.is_some() {
+    if profile.sandbox_vars().is_some() {
         set_up_watch(&config, paths, args.no_watch, &mut changes)?;
     }
     report(&config, &ca, &changes)

@@ -76,7 +76,7 @@ impl Spec {
         let mut env: BTreeMap<String, String> = profile.sandbox_env(&version).into_iter().collect();
         env.insert("LOG_ALL_EVENTS".into(), "true".into());
         let mut extra_hosts = vec!["host.docker.internal:host-gateway".to_string()];
-        if let Some(vars) = &profile.sandbox_vars {
+        if let Some(vars) = profile.sandbox_vars() {
             env.extend(sandbox_env::env(config, vars));
             // The app checks each sandbox through the public URL, so the domain must
             // lead to this host's nginx from inside the container.
@@ -121,7 +121,7 @@ impl Spec {
     ) -> Result<Spec> {
         let mut spec = Spec::build(config, image, socket)?;
         let (_, profile) = profile(config)?;
-        if profile.sandbox_vars.is_some() {
+        if profile.sandbox_vars().is_some() {
             spec.binds.push(format!(
                 "{}:{}:ro",
                 sandbox_env::bundle_file(paths).display(),
