@@ -111,6 +111,17 @@ impl Watcher {
             std::thread::sleep(Duration::from_millis(25));
         }
     }
+
+    /// Waits until watch reports the sandbox routed, which it does once the reload has
+    /// finished. Until then a new connection may still be taken by an old nginx worker
+    /// that has not yet closed its listening socket and answers 404 with the old config,
+    /// even after a request to a new worker succeeded.
+    fn wait_routed(&self, sandbox: &Sandbox) {
+        self.wait_line(&format!(
+            "+ /runtime/{}/ → {} (",
+            sandbox.port, sandbox.name
+        ));
+    }
 }
 
 impl Drop for Watcher {
@@ -246,6 +257,7 @@ fn watch_follows_sandboxes_and_open_sockets_survive_reloads() {
         ROUTABLE_WITHIN,
     );
     eprintln!("first sandbox routable {took:?} after it answered directly");
+    watcher.wait_routed(&first);
     let mut socket = events_socket(&client, &first);
 
     let second = sandbox::start(&docker, &cleanup);
@@ -255,6 +267,7 @@ fn watch_follows_sandboxes_and_open_sockets_survive_reloads() {
         200,
         ROUTABLE_WITHIN,
     );
+    watcher.wait_routed(&second);
     // The reload that routed the second left the first one's socket open.
     echo(&mut socket, "after the reload");
     let mut other = events_socket(&client, &second);
@@ -269,10 +282,10 @@ fn watch_follows_sandboxes_and_open_sockets_survive_reloads() {
         ROUTABLE_WITHIN,
     );
     echo(&mut socket, "after the removal");
-    watcher.wait_line(&format!(
+    assert!(watcher.log().contains(&format!(
         "+ /runtime/{}/ → {} (started)",
         second.port, second.name
-    ));
+    )));
     watcher.wait_line(&format!("- /runtime/{}/ ({}, ", second.port, second.name));
 }
 
