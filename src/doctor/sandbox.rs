@@ -117,7 +117,7 @@ pub fn routes(s: &Setup, found: &mut Found) -> Outcome {
         .with_detail(detail);
     }
     if !open.is_empty() {
-        return exposed(&open).with_detail(detail);
+        return exposed(&open, &detail);
     }
     Outcome::ok(format!("{} sandbox routes answer", good.len())).with_detail(detail)
 }
@@ -142,11 +142,15 @@ fn route(client: &Client, sandbox: &Observed) -> Result<String, String> {
     }
 }
 
-/// Sandbox ports on every interface: a warning, with a firewall rule per port.
-fn exposed(open: &[&Binding]) -> Outcome {
-    let ports: Vec<u16> = open.iter().map(|b| b.host_port).collect();
-    let (message, fix, rules) = crate::openhands::exposed_ports_warning(&ports);
-    Outcome::warning(message, format!("{fix}; see detail")).with_detail(rules.join("\n"))
+/// Sandbox ports on every interface: a warning whose detail gives a firewall rule per
+/// port, then the routes that answered.
+fn exposed(open: &[&Binding], routes: &str) -> Outcome {
+    let mut ports: Vec<u16> = open.iter().map(|b| b.host_port).collect();
+    ports.sort_unstable();
+    ports.dedup();
+    let (message, fix, mut detail) = crate::openhands::exposed_ports_warning(&ports);
+    detail.push(routes.to_string());
+    Outcome::warning(message, format!("{fix}; see detail")).with_detail(detail.join("\n"))
 }
 
 pub fn websocket(s: &Setup, found: &mut Found, hold: Duration) -> Outcome {

@@ -13,6 +13,8 @@ use crate::support::site::Site;
 use crate::support::testapp::Upstream;
 use crate::support::{Output, require};
 
+mod sandboxes;
+
 /// The domain of every site here: it resolves on every machine, so only induced failures
 /// show up.
 const DOMAIN: &str = "localhost";

@@ -16,7 +16,7 @@ use tungstenite::Message;
 use crate::support::docker::{self, Cleanup, Run, require_docker};
 use crate::support::https::{Client, WebSocket};
 use crate::support::nginx::free_port;
-use crate::support::sandbox::{self, Forwarder, Sandbox};
+use crate::support::sandbox::{Forwarder, Sandbox, Sandboxes};
 use crate::support::site::Site;
 
 mod app;
@@ -138,7 +138,8 @@ fn watch_once_routes_sandboxes_and_nothing_else() {
     };
     let Some((site, client)) = site() else { return };
     let cleanup = Cleanup::new(&docker);
-    let sandbox = sandbox::start(&docker, &cleanup);
+    let sandboxes = Sandboxes::shared(&docker, &cleanup);
+    let sandbox = sandboxes.start();
     let plain = docker::start(&docker, &cleanup, Run::default());
     let plain_port = docker::published_port(&docker, &plain, docker::APP_PORT);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -216,7 +217,7 @@ fn watch_once_routes_sandboxes_and_nothing_else() {
     assert!(out.stderr.contains("nginx not reloaded"), "{}", out.stderr);
     assert_eq!(site.nginx.worker_pids(), workers);
 
-    sandbox::remove(&docker, &sandbox);
+    sandboxes.remove(&sandbox);
     let out = site.home.cmd(["watch", "--once"]).ok();
     assert!(
         out.stderr
@@ -247,9 +248,10 @@ fn watch_follows_sandboxes_and_open_sockets_survive_reloads() {
     };
     let Some((site, client)) = site() else { return };
     let cleanup = Cleanup::new(&docker);
+    let sandboxes = Sandboxes::shared(&docker, &cleanup);
     let watcher = Watcher::start(&site, None);
 
-    let first = sandbox::start(&docker, &cleanup);
+    let first = sandboxes.start();
     let took = wait_status(
         &client,
         &format!("/runtime/{}/health", first.port),
@@ -260,7 +262,7 @@ fn watch_follows_sandboxes_and_open_sockets_survive_reloads() {
     watcher.wait_routed(&first);
     let mut socket = events_socket(&client, &first);
 
-    let second = sandbox::start(&docker, &cleanup);
+    let second = sandboxes.start();
     wait_status(
         &client,
         &format!("/runtime/{}/health", second.port),
@@ -274,7 +276,7 @@ fn watch_follows_sandboxes_and_open_sockets_survive_reloads() {
     echo(&mut other, "second sandbox");
     drop(other);
 
-    sandbox::remove(&docker, &second);
+    sandboxes.remove(&second);
     wait_status(
         &client,
         &format!("/runtime/{}/health", second.port),
@@ -296,17 +298,18 @@ fn watch_outlives_the_event_stream_and_drops_routes_while_blind() {
     };
     let Some((site, client)) = site() else { return };
     let cleanup = Cleanup::new(&docker);
+    let sandboxes = Sandboxes::shared(&docker, &cleanup);
     let engine = engine_socket();
     let forwarder = Forwarder::new(&site.home.path().join("docker.sock"), &engine);
     let watcher = Watcher::start(&site, Some(&forwarder.docker_host()));
 
-    let first = sandbox::start(&docker, &cleanup);
+    let first = sandboxes.start();
     let route = format!("/runtime/{}/health", first.port);
     wait_status(&client, &route, 200, ROUTABLE_WITHIN);
 
     // The stream breaks; watch reconnects and still follows events.
     forwarder.cut();
-    let second = sandbox::start(&docker, &cleanup);
+    let second = sandboxes.start();
     wait_status(
         &client,
         &format!("/runtime/{}/health", second.port),
@@ -340,15 +343,16 @@ fn watch_retries_while_nginx_refuses_and_keeps_what_serves() {
     };
     let Some((site, client)) = site() else { return };
     let cleanup = Cleanup::new(&docker);
+    let sandboxes = Sandboxes::shared(&docker, &cleanup);
     let watcher = Watcher::start(&site, None);
-    let first = sandbox::start(&docker, &cleanup);
+    let first = sandboxes.start();
     let first_route = format!("/runtime/{}/health", first.port);
     wait_status(&client, &first_route, 200, ROUTABLE_WITHIN);
 
     // Someone breaks another file of the nginx config: no apply can pass its test.
     let broken = site.nginx.site_dir().join("broken.conf");
     std::fs::write(&broken, "bogus_directive on;\n").unwrap();
-    let second = sandbox::start(&docker, &cleanup);
+    let second = sandboxes.start();
     let second_route = format!("/runtime/{}/health", second.port);
     watcher.wait_line("trying again in");
     assert_eq!(status(&client, &second_route), 404);

@@ -9,7 +9,7 @@ use super::{
     upgrade_status,
 };
 use crate::support::docker::{Cleanup, require_docker};
-use crate::support::sandbox;
+use crate::support::sandbox::Sandboxes;
 
 #[test]
 fn the_sandbox_route_asks_for_the_same_password() {
@@ -20,7 +20,8 @@ fn the_sandbox_route_asks_for_the_same_password() {
         return;
     };
     let cleanup = Cleanup::new(&docker);
-    let sandbox = sandbox::start(&docker, &cleanup);
+    let sandboxes = Sandboxes::shared(&docker, &cleanup);
+    let sandbox = sandboxes.start();
     let out = site.home.cmd(["watch", "--once"]).ok();
     assert!(
         out.stderr.contains(&format!("/runtime/{}/", sandbox.port)),
@@ -61,7 +62,8 @@ fn the_sandbox_route_asks_for_the_same_certificate() {
         return;
     };
     let cleanup = Cleanup::new(&docker);
-    let sandbox = sandbox::start(&docker, &cleanup);
+    let sandboxes = Sandboxes::shared(&docker, &cleanup);
+    let sandbox = sandboxes.start();
     site.home.cmd(["watch", "--once"]).ok();
 
     let health = format!("/runtime/{}/health", sandbox.port);

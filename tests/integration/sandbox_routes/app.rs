@@ -10,7 +10,7 @@ use std::process::Command;
 
 use crate::docker_up::{DOMAIN, Setup, assert_ok};
 use crate::support::docker::Cleanup;
-use crate::support::sandbox;
+use crate::support::sandbox::Sandboxes;
 use crate::support::testapp::http_get;
 
 const BUNDLE: &str = "/etc/ohproxy/ca-bundle.pem";
@@ -71,7 +71,8 @@ fn the_app_reaches_a_sandbox_through_nginx_with_our_ca() {
 
     // A sandbox, routed by watch, answers the app through the public URL.
     let cleanup = Cleanup::new(&setup.engine);
-    let sandbox = sandbox::start(&setup.engine, &cleanup);
+    let sandboxes = Sandboxes::shared(&setup.engine, &cleanup);
+    let sandbox = sandboxes.start();
     setup.home.cmd(["watch", "--once"]).ok();
     let url = format!("{origin}/runtime/{}/health", sandbox.port);
     let (code, body) = http_get(&app, &format!("/fetch?url={url}")).unwrap();

@@ -1,6 +1,6 @@
 //! OpenHands 1.x sandboxes played by the test app: containers named as OpenHands names
-//! them (`oh-agent-server-<id>`), the app port published on a loopback port the engine
-//! picks; and `Forwarder`, a Docker socket of the test's own that can cut every open
+//! them (`oh-agent-server-<id>`), serving on the agent server's port, published on a
+//! loopback port the engine picks; and `Forwarder`, a Docker socket of the test's own that can cut every open
 //! connection to the engine (the event stream with them) or refuse new ones.
 
 use std::collections::HashMap;
@@ -8,7 +8,7 @@ use std::io;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread;
 
 use bollard::Docker;
@@ -17,7 +17,30 @@ use bollard::query_parameters::{
     CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, StartContainerOptions,
 };
 
-use super::docker::{APP_PORT, Cleanup, block_on, published_port, test_image, wait_http};
+use super::docker::{Cleanup, block_on, published_port, test_image, wait_http};
+
+/// The agent-server's port inside a sandbox, which OpenHands publishes and browsers use.
+const AGENT_PORT: &str = "8000/tcp";
+/// VS Code's port inside a sandbox; published on every interface only when a test asks.
+const VSCODE_PORT: &str = "8001/tcp";
+
+/// watch and doctor find sandboxes by name on the whole engine, so every test that starts
+/// some holds this shared, and a test that judges every live sandbox holds it alone.
+static ENGINE_SANDBOXES: RwLock<()> = RwLock::new(());
+
+enum Hold {
+    Shared(#[allow(dead_code)] RwLockReadGuard<'static, ()>),
+    Alone(#[allow(dead_code)] RwLockWriteGuard<'static, ()>),
+}
+
+/// The sandboxes of one test: started and removed through it, all gone before its hold on
+/// the engine's sandboxes is let go.
+pub struct Sandboxes {
+    docker: Docker,
+    labels: HashMap<String, String>,
+    started: Mutex<Vec<String>>,
+    _hold: Hold,
+}
 
 /// One running sandbox.
 pub struct Sandbox {
@@ -25,56 +48,125 @@ pub struct Sandbox {
     pub name: String,
     /// The conversation id in its name, used in `/sockets/events/<id>`.
     pub conversation: String,
+    /// The host port of its agent server.
     pub port: u16,
 }
 
-/// Starts a sandbox and waits until it answers on its published port.
-pub fn start(docker: &Docker, cleanup: &Cleanup) -> Sandbox {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let conversation = format!("t{}x{n}", std::process::id());
-    let name = format!("oh-agent-server-{conversation}");
-    let published = PortBinding {
-        host_ip: Some("127.0.0.1".into()),
-        host_port: Some(String::new()),
-    };
-    let body = ContainerCreateBody {
-        image: Some(test_image()),
-        env: Some(vec![format!("TESTAPP_NAME={name}")]),
-        labels: Some(cleanup.labels()),
-        exposed_ports: Some(vec![APP_PORT.into()]),
-        host_config: Some(HostConfig {
-            port_bindings: Some(HashMap::from([(APP_PORT.into(), Some(vec![published]))])),
-            // As OpenHands starts its sandboxes.
-            extra_hosts: Some(vec!["host.docker.internal:host-gateway".into()]),
+impl Sandboxes {
+    /// For a test that starts sandboxes beside other tests' ones.
+    pub fn shared(docker: &Docker, cleanup: &Cleanup) -> Sandboxes {
+        let hold = ENGINE_SANDBOXES.read().unwrap_or_else(|e| e.into_inner());
+        Sandboxes::new(docker, cleanup, Hold::Shared(hold))
+    }
+
+    /// For a test during which no other test's sandbox may exist.
+    pub fn alone(docker: &Docker, cleanup: &Cleanup) -> Sandboxes {
+        let hold = ENGINE_SANDBOXES.write().unwrap_or_else(|e| e.into_inner());
+        Sandboxes::new(docker, cleanup, Hold::Alone(hold))
+    }
+
+    fn new(docker: &Docker, cleanup: &Cleanup, hold: Hold) -> Sandboxes {
+        Sandboxes {
+            docker: docker.clone(),
+            labels: cleanup.labels(),
+            started: Mutex::new(Vec::new()),
+            _hold: hold,
+        }
+    }
+
+    /// Starts a sandbox, its agent port published on loopback as the tests' engine setup
+    /// asks, and waits until it answers there.
+    pub fn start(&self) -> Sandbox {
+        self.start_with(false)
+    }
+
+    /// Starts a sandbox that also publishes its VS Code port on every interface (nothing
+    /// listens behind it), as OpenHands does unless told otherwise.
+    pub fn start_with_open_port(&self) -> Sandbox {
+        self.start_with(true)
+    }
+
+    fn start_with(&self, open_port: bool) -> Sandbox {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let conversation = format!("t{}x{n}", std::process::id());
+        let name = format!("oh-agent-server-{conversation}");
+        let on = |ip: &str| {
+            Some(vec![PortBinding {
+                host_ip: Some(ip.into()),
+                host_port: Some(String::new()),
+            }])
+        };
+        let mut bindings = HashMap::from([(AGENT_PORT.to_string(), on("127.0.0.1"))]);
+        if open_port {
+            bindings.insert(VSCODE_PORT.to_string(), on("0.0.0.0"));
+        }
+        let body = ContainerCreateBody {
+            image: Some(test_image()),
+            env: Some(vec![
+                format!("TESTAPP_NAME={name}"),
+                "TESTAPP_LISTEN=0.0.0.0:8000".into(),
+            ]),
+            labels: Some(self.labels.clone()),
+            exposed_ports: Some(bindings.keys().cloned().collect()),
+            host_config: Some(HostConfig {
+                port_bindings: Some(bindings),
+                // As OpenHands starts its sandboxes.
+                extra_hosts: Some(vec!["host.docker.internal:host-gateway".into()]),
+                ..Default::default()
+            }),
             ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let options = CreateContainerOptionsBuilder::default().name(&name).build();
-    let created = block_on(docker.create_container(Some(options), body))
-        .unwrap_or_else(|e| panic!("creating {name}: {e}"));
-    block_on(docker.start_container(&created.id, None::<StartContainerOptions>))
+        };
+        let options = CreateContainerOptionsBuilder::default().name(&name).build();
+        let created = block_on(self.docker.create_container(Some(options), body))
+            .unwrap_or_else(|e| panic!("creating {name}: {e}"));
+        self.started.lock().unwrap().push(created.id.clone());
+        block_on(
+            self.docker
+                .start_container(&created.id, None::<StartContainerOptions>),
+        )
         .unwrap_or_else(|e| panic!("starting {name}: {e}"));
-    let port = published_port(docker, &created.id, APP_PORT);
-    wait_http(
-        &format!("127.0.0.1:{port}"),
-        "/health",
-        std::time::Duration::from_secs(20),
-    );
-    Sandbox {
-        id: created.id,
-        name,
-        conversation,
-        port,
+        let port = published_port(&self.docker, &created.id, AGENT_PORT);
+        wait_http(
+            &format!("127.0.0.1:{port}"),
+            "/health",
+            std::time::Duration::from_secs(20),
+        );
+        Sandbox {
+            id: created.id,
+            name,
+            conversation,
+            port,
+        }
+    }
+
+    /// Removes a sandbox at once (as OpenHands deletes one).
+    pub fn remove(&self, sandbox: &Sandbox) {
+        remove(&self.docker, &sandbox.id)
+            .unwrap_or_else(|e| panic!("removing {}: {e}", sandbox.name));
     }
 }
 
-/// Removes a sandbox at once (as OpenHands deletes one).
-pub fn remove(docker: &Docker, sandbox: &Sandbox) {
+impl Drop for Sandboxes {
+    fn drop(&mut self) {
+        let started = self
+            .started
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        for id in started.drain(..) {
+            let _ = remove(&self.docker, &id);
+        }
+    }
+}
+
+fn remove(docker: &Docker, id: &str) -> Result<(), bollard::errors::Error> {
     let force = RemoveContainerOptionsBuilder::default().force(true).build();
-    block_on(docker.remove_container(&sandbox.id, Some(force)))
-        .unwrap_or_else(|e| panic!("removing {}: {e}", sandbox.name));
+    match block_on(docker.remove_container(id, Some(force))) {
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(()),
+        other => other,
+    }
 }
 
 /// A unix socket that forwards each connection to the engine's socket.
