@@ -256,41 +256,11 @@ fn nginx_report(config: &Config, paths: &Paths) -> NginxReport {
 }
 
 fn print(report: &Report) {
-    let c = &report.container;
     let mut lines = vec![format!("url:       {}", report.url)];
     if let Some(error) = &report.engine.error {
         lines.push(format!("engine:    {error}"));
     }
-    if c.exists {
-        let uptime = c
-            .uptime_seconds
-            .map(|s| format!(", up {}", duration(s)))
-            .unwrap_or_default();
-        let owner = if c.managed {
-            ""
-        } else {
-            " (not created by ohproxy)"
-        };
-        lines.push(format!(
-            "container: {} {}{uptime}{owner}, image {}",
-            c.name,
-            c.state.as_deref().unwrap_or("?"),
-            c.image.as_deref().unwrap_or("?")
-        ));
-        lines.push(format!(
-            "           published on {}",
-            c.published.join(", ")
-        ));
-        lines.push(match &c.mismatch {
-            None => "           matches the config".to_string(),
-            Some(why) => format!("           differs from the config: {why} (run `ohproxy up`)"),
-        });
-    } else {
-        lines.push(format!(
-            "container: {} does not exist (run `ohproxy up`)",
-            c.name
-        ));
-    }
+    lines.extend(container_lines(&report.container));
     let answer = match report.app.http_status {
         Some(status) => format!("answers HTTP {status}"),
         None => "does not answer".to_string(),
@@ -305,40 +275,81 @@ fn print(report: &Report) {
             None => format!("{what:<10} none"),
         });
     }
-    let n = &report.nginx;
-    lines.push(match (n.live_matches, &n.error) {
-        (Some(true), _) => "nginx:     the live site file is what ohproxy renders now".to_string(),
-        (Some(false), _) => "nginx:     the live site file differs (run `ohproxy up`)".to_string(),
-        (None, Some(e)) => format!("nginx:     {e}"),
-        (None, None) => "nginx:     unknown".to_string(),
-    });
+    lines.push(nginx_line(&report.nginx));
     let sb = &report.sandboxes;
-    if !sb.live.is_empty() || !sb.routed.is_empty() {
-        let unrouted: Vec<String> = sb
-            .live
-            .iter()
-            .filter(|p| !sb.routed.contains(p))
-            .map(u16::to_string)
-            .collect();
-        lines.push(format!(
-            "sandboxes: {} port(s) live, {} routed under /runtime/{}",
-            sb.live.len(),
-            sb.routed.len(),
-            if unrouted.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " (not yet: {}; is `ohproxy watch` running?)",
-                    unrouted.join(", ")
-                )
-            }
-        ));
-    }
+    lines.extend(sandbox_line(sb));
     ui::data(lines.join("\n") + "\n");
+
     if !sb.exposed.is_empty() {
         let (message, fix, rules) = crate::openhands::exposed_ports_warning(&sb.exposed);
         ui::warn(format!("{message}; {fix}:\n  {}", rules.join("\n  ")));
     }
+}
+
+fn container_lines(c: &ContainerReport) -> Vec<String> {
+    if !c.exists {
+        return vec![format!(
+            "container: {} does not exist (run `ohproxy up`)",
+            c.name
+        )];
+    }
+    let uptime = c
+        .uptime_seconds
+        .map(|s| format!(", up {}", duration(s)))
+        .unwrap_or_default();
+    let owner = if c.managed {
+        ""
+    } else {
+        " (not created by ohproxy)"
+    };
+    vec![
+        format!(
+            "container: {} {}{uptime}{owner}, image {}",
+            c.name,
+            c.state.as_deref().unwrap_or("?"),
+            c.image.as_deref().unwrap_or("?")
+        ),
+        format!("           published on {}", c.published.join(", ")),
+        match &c.mismatch {
+            None => "           matches the config".to_string(),
+            Some(why) => format!("           differs from the config: {why} (run `ohproxy up`)"),
+        },
+    ]
+}
+
+fn nginx_line(n: &NginxReport) -> String {
+    match (n.live_matches, &n.error) {
+        (Some(true), _) => "nginx:     the live site file is what ohproxy renders now".to_string(),
+        (Some(false), _) => "nginx:     the live site file differs (run `ohproxy up`)".to_string(),
+        (None, Some(e)) => format!("nginx:     {e}"),
+        (None, None) => "nginx:     unknown".to_string(),
+    }
+}
+
+/// One line on the sandboxes, when there are any, naming live ports not yet routed.
+fn sandbox_line(sb: &SandboxReport) -> Option<String> {
+    if sb.live.is_empty() && sb.routed.is_empty() {
+        return None;
+    }
+    let unrouted: Vec<String> = sb
+        .live
+        .iter()
+        .filter(|p| !sb.routed.contains(p))
+        .map(u16::to_string)
+        .collect();
+    let not_yet = if unrouted.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " (not yet: {}; is `ohproxy watch` running?)",
+            unrouted.join(", ")
+        )
+    };
+    Some(format!(
+        "sandboxes: {} port(s) live, {} routed under /runtime/{not_yet}",
+        sb.live.len(),
+        sb.routed.len(),
+    ))
 }
 
 fn duration(secs: i64) -> String {

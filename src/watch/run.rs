@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use anyhow::Result;
+use bollard::models::EventMessage;
 use bollard::query_parameters::EventsOptions;
 use futures_util::StreamExt;
 
@@ -144,19 +145,7 @@ impl<'a> Watch<'a> {
         report: &mut impl FnMut(Report),
     ) -> String {
         // Subscribed before the full sync, so nothing between the two is missed.
-        let options = EventsOptions {
-            filters: Some(HashMap::from([
-                ("type".to_string(), vec!["container".to_string()]),
-                (
-                    "event".to_string(),
-                    ["start", "die", "destroy", "stop", "kill"]
-                        .map(str::to_string)
-                        .to_vec(),
-                ),
-            ])),
-            ..Default::default()
-        };
-        let mut stream = engine.docker.events(Some(options));
+        let mut stream = engine.docker.events(Some(container_events()));
         let mut pending: Option<String> = Some(first_why.to_string());
         let mut reasons: HashMap<String, String> = HashMap::new();
         let mut retry = BACKOFF_FIRST;
@@ -196,17 +185,10 @@ impl<'a> Watch<'a> {
                 Ok(None) => return "the engine's event stream ended".to_string(),
                 Ok(Some(Err(e))) => return format!("the engine's event stream failed: {e}"),
                 Ok(Some(Ok(event))) => {
-                    let actor = event.actor.unwrap_or_default();
-                    let attributes = actor.attributes.unwrap_or_default();
-                    let Some(name) = attributes.get("name") else {
+                    let Some((name, why)) = sandbox_event(event) else {
                         continue;
                     };
-                    if !name.starts_with(SANDBOX_NAME_PREFIX) {
-                        continue;
-                    }
-                    let action = event.action.unwrap_or_default();
-                    tracing::debug!("event: {name} {action}");
-                    reasons.insert(name.clone(), describe(&action));
+                    reasons.insert(name, why);
                     // Events within the debounce window share one sync; a sync already
                     // waiting (a retry) keeps its time.
                     if pending.is_none() {
@@ -235,6 +217,34 @@ impl<'a> Watch<'a> {
             }),
         }
     }
+}
+
+/// The container events that can change which sandboxes are live.
+fn container_events() -> EventsOptions {
+    EventsOptions {
+        filters: Some(HashMap::from([
+            ("type".to_string(), vec!["container".to_string()]),
+            (
+                "event".to_string(),
+                ["start", "die", "destroy", "stop", "kill"]
+                    .map(str::to_string)
+                    .to_vec(),
+            ),
+        ])),
+        ..Default::default()
+    }
+}
+
+/// A sandbox's name and what happened to it in plain words; `None` for other containers.
+fn sandbox_event(event: EventMessage) -> Option<(String, String)> {
+    let attributes = event.actor?.attributes?;
+    let name = attributes.get("name")?;
+    if !name.starts_with(SANDBOX_NAME_PREFIX) {
+        return None;
+    }
+    let action = event.action.unwrap_or_default();
+    tracing::debug!("event: {name} {action}");
+    Some((name.clone(), describe(&action)))
 }
 
 /// An engine action in plain words.
