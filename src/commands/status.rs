@@ -87,6 +87,8 @@ pub struct CertReport {
 #[derive(Debug, Serialize)]
 pub struct NginxReport {
     pub site_file: Option<PathBuf>,
+    /// Whether the site file exists at all.
+    pub installed: bool,
     /// True when the live site file equals what ohproxy renders now.
     pub live_matches: Option<bool>,
     pub error: Option<String>,
@@ -234,21 +236,23 @@ fn cert_report(
 }
 
 fn nginx_report(config: &Config, paths: &Paths) -> NginxReport {
-    let compare = || -> Result<(PathBuf, bool)> {
+    let compare = || -> Result<(PathBuf, Option<String>, String)> {
         let found = nginx::discover::discover(config)?;
         let info = nginx::version::detect(&found.ctl.binary)?;
         let wanted = nginx::render_site(config, paths, &info)?;
         let live = std::fs::read_to_string(&found.site_file).ok();
-        Ok((found.site_file, live.as_deref() == Some(wanted.as_str())))
+        Ok((found.site_file, live, wanted))
     };
     match compare() {
-        Ok((site_file, same)) => NginxReport {
+        Ok((site_file, live, wanted)) => NginxReport {
             site_file: Some(site_file),
-            live_matches: Some(same),
+            installed: live.is_some(),
+            live_matches: Some(live.as_deref() == Some(wanted.as_str())),
             error: None,
         },
         Err(e) => NginxReport {
             site_file: None,
+            installed: false,
             live_matches: None,
             error: Some(crate::error::message(&e)),
         },
@@ -319,6 +323,9 @@ fn container_lines(c: &ContainerReport) -> Vec<String> {
 
 fn nginx_line(n: &NginxReport) -> String {
     match (n.live_matches, &n.error) {
+        (Some(false), _) if !n.installed => {
+            "nginx:     no site file installed yet (run `ohproxy up`)".to_string()
+        }
         (Some(true), _) => "nginx:     the live site file is what ohproxy renders now".to_string(),
         (Some(false), _) => "nginx:     the live site file differs (run `ohproxy up`)".to_string(),
         (None, Some(e)) => format!("nginx:     {e}"),

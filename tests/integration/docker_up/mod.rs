@@ -249,6 +249,18 @@ fn up_from_nothing_then_again_status_and_down() {
         .join(format!("ohproxy-{DOMAIN}.conf"));
     assert!(!site.exists(), "the site left nginx");
     assert!(client.connect().is_err() || client.request("GET", "/health", &[], b"").is_err());
+    let status = setup.home.cmd(["status"]).run();
+    assert_ok(&status);
+    for line in [
+        "does not exist (run `ohproxy up`)",
+        "nginx:     no site file installed yet",
+    ] {
+        assert!(
+            status.stdout.contains(line),
+            "{line:?} in:\n{}",
+            status.stdout
+        );
+    }
 }
 
 /// `status --json` parses, and what it says about the container is what the engine says.
@@ -286,6 +298,16 @@ fn check_status_json(setup: &Setup) {
     let https = setup.nginx.as_ref().unwrap().https_port;
     assert_eq!(report["url"], format!("https://{DOMAIN}:{https}/"));
     assert_eq!(report["nginx"]["live_matches"], true, "{report}");
+    assert_eq!(report["nginx"]["installed"], true, "{report}");
+    let text = setup.home.cmd(["status"]).run();
+    assert_ok(&text);
+    for line in [
+        format!("container: {} running, up ", setup.name),
+        "           matches the config".to_string(),
+        "nginx:     the live site file is what ohproxy renders now".to_string(),
+    ] {
+        assert!(text.stdout.contains(&line), "{line:?} in:\n{}", text.stdout);
+    }
     assert!(report["leaf"]["days_left"].as_i64().unwrap() > 300);
     assert!(report["ca"]["fingerprint"].as_str().unwrap().contains(':'));
 }
