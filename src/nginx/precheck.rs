@@ -31,7 +31,8 @@ pub fn our_servers(site_file: &Path, candidate: &str) -> Result<Vec<Server>> {
 }
 
 /// Refuses a candidate whose names another file's server already claims on the same
-/// port, or whose names are too long for the hash nginx builds for a shared port.
+/// port, or whose names are too long for the hash nginx builds for a port that several
+/// servers share, ours or others'.
 pub fn check(found: &Found, candidate: &str) -> Result<()> {
     let ours = our_servers(&found.site_file, candidate)?;
     let others: Vec<&Server> = found
@@ -57,7 +58,12 @@ pub fn check(found: &Found, candidate: &str) -> Result<()> {
                 ))
                 .hint("remove that server (or its server_name) or choose another domain");
             }
-            if !sharing.is_empty() {
+            // Our own servers share a port too: the 1.x sandbox callback server sits on
+            // the HTTP port beside the redirect.
+            let ours_too = ours
+                .iter()
+                .any(|o| !std::ptr::eq(o, server) && o.ports.contains(port));
+            if !sharing.is_empty() || ours_too {
                 check_length(found, server, *port)?;
             }
         }
@@ -85,7 +91,7 @@ fn check_length(found: &Found, server: &Server, port: u16) -> Result<()> {
     };
     Err(invalid(format!(
         "domain: {name} is {} characters; nginx's server_names_hash_bucket_size {bucket} \
-         holds at most {limit} on port {port}, which other servers share",
+         holds at most {limit} on port {port}, which several servers share",
         name.len()
     )))
     .hint(format!("{fix}, or use a shorter name"))

@@ -434,6 +434,25 @@ fn a_name_too_long_for_the_hash_is_refused_when_the_port_is_shared() {
     assert!(!site.site_file().exists());
 }
 
+/// A 1.x site alone: its redirect and its sandbox callback server share the HTTP port.
+#[test]
+fn a_name_too_long_for_the_hash_is_refused_when_only_our_servers_share_the_port() {
+    let domain = format!("{}.home.arpa", "o".repeat(37));
+    let Some(mut site) = Site::new(&domain) else {
+        return;
+    };
+    site.nginx.start();
+    let out = site.apply(&[]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let expected = format!(
+        "domain: {domain} is 47 characters; nginx's server_names_hash_bucket_size 64 holds \
+         at most 46 on port {}",
+        site.nginx.http_port
+    );
+    assert!(out.stderr.contains(&expected), "{}", out.stderr);
+    assert!(!site.site_file().exists());
+}
+
 #[test]
 fn nginx_not_running_or_a_stale_pid_file_is_said_plainly() {
     let Some(site) = Site::new("ap-down.test") else {
