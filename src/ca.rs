@@ -85,6 +85,33 @@ pub fn exists(dir: &Path) -> bool {
     cert.exists() || key.exists()
 }
 
+/// A key without its certificate is what a creation killed between its two renames leaves
+/// (the key goes in first). Such a key never issued anything, so it is moved aside, kept
+/// with its mode under a name that says what it is, and the caller may create a CA.
+/// Returns where it went.
+pub fn set_aside_orphan_key(dir: &Path) -> Result<Option<PathBuf>, CaError> {
+    let (cert, key) = files(dir);
+    if cert.exists() || !key.exists() {
+        return Ok(None);
+    }
+    let stamp = OffsetDateTime::now_utc().unix_timestamp();
+    let aside = dir.join(format!("{KEY_FILE}.without-certificate-{stamp}"));
+    std::fs::rename(&key, &aside).map_err(|e| CaError::Write {
+        path: key.clone(),
+        reason: e.to_string(),
+    })?;
+    Ok(Some(aside))
+}
+
+/// The warning for a key set aside by `set_aside_orphan_key`.
+pub fn orphan_warning(aside: &Path) -> String {
+    format!(
+        "the CA key had no certificate (an interrupted creation); it was moved to {} and a \
+         new CA is made",
+        aside.display()
+    )
+}
+
 impl Ca {
     /// Loads the CA in `dir`, checking that the certificate parses, is a CA, and that the
     /// key is the one it was made for. Nothing is modified.
@@ -278,7 +305,8 @@ fn owner() -> String {
 }
 
 /// Writes the key, then the certificate: a kill in between leaves a key without a
-/// certificate, which `load` reports, never a certificate whose key is missing.
+/// certificate, which `set_aside_orphan_key` recovers, never a certificate whose key is
+/// missing.
 fn write_pair(dir: &Path, cert_pem: &str, key_pem: &str, replace: bool) -> Result<(), CaError> {
     let (cert_path, key_path) = files(dir);
     let io = |path: &Path, e: anyhow::Error| CaError::Write {

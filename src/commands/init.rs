@@ -47,6 +47,9 @@ pub fn run(paths: &Paths, args: InitArgs) -> Result<()> {
     }
 
     let ca_dir = config.ca_dir(paths);
+    if let Some(aside) = ca::set_aside_orphan_key(&ca_dir)? {
+        ui::warn(ca::orphan_warning(&aside));
+    }
     let (ca, created) = if ca::exists(&ca_dir) {
         (load(&ca_dir)?, false)
     } else {

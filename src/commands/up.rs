@@ -151,6 +151,9 @@ fn ensure_config(paths: &Paths, domain: Option<&str>, changes: &mut Vec<String>)
 
 fn ensure_ca(config: &Config, paths: &Paths, changes: &mut Vec<String>) -> Result<Ca> {
     let dir = config.ca_dir(paths);
+    if let Some(aside) = ca::set_aside_orphan_key(&dir)? {
+        ui::warn(ca::orphan_warning(&aside));
+    }
     if ca::exists(&dir) {
         return load(&dir);
     }

@@ -1,5 +1,6 @@
 //! A kill at any moment of `ohproxy cert` leaves no certificate without its key and no
-//! half-written file under the names that matter.
+//! half-written file under the names that matter; what a killed CA creation leaves is
+//! recovered by the next `init`.
 
 use std::fs;
 use std::process::{Command, Stdio};
@@ -63,4 +64,34 @@ fn check_pairs(dir: &Path) {
         assert!(key_matches(&path, &key), "{name} does not match its key");
         assert!(fs::metadata(&path).unwrap().len() > 0);
     }
+}
+
+/// A CA creation killed between its two renames leaves the key alone (it goes in first).
+/// The next `init` keeps that key aside, untouched, and makes a whole CA.
+#[test]
+fn a_ca_key_left_without_its_certificate_is_set_aside_by_the_next_init() {
+    let donor = initialised();
+    let key = fs::read(donor.ca_dir().join("rootCA-key.pem")).unwrap();
+    let home = Home::new();
+    fs::create_dir_all(home.ca_dir()).unwrap();
+    let orphan = home.ca_dir().join("rootCA-key.pem");
+    fs::write(&orphan, &key).unwrap();
+    fs::set_permissions(&orphan, fs::Permissions::from_mode(0o400)).unwrap();
+
+    let out = home.cmd(["init", "--domain", "orphan.test"]).ok();
+    assert!(
+        out.stderr.contains("the CA key had no certificate"),
+        "{}",
+        out.stderr
+    );
+    let aside: Vec<String> = listing(&home.ca_dir())
+        .into_iter()
+        .filter(|n| n.starts_with("rootCA-key.pem.without-certificate-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{:?}", listing(&home.ca_dir()));
+    let aside = home.ca_dir().join(&aside[0]);
+    assert_eq!(fs::read(&aside).unwrap(), key);
+    assert_eq!(mode(&aside), 0o400);
+    assert_ne!(fs::read(&orphan).unwrap(), key, "a new key was made");
+    home.cmd(["ca", "show"]).ok();
 }
