@@ -113,9 +113,10 @@ pub struct Install {
     pub private: bool,
 }
 
-/// The files the mode needs installed, read from ohproxy's copies; refuses a mode that
-/// would lock everyone out (no user, no client). Renews a CRL that is about to expire
-/// unless `dry_run`.
+/// The files the mode needs installed, read from ohproxy's copies. Refuses to put a mode
+/// in place that would lock everyone out (no user, no client); but once client-cert mode
+/// is live, revoking the last client goes live too, since keeping the old CRL would keep
+/// letting a lost device in. Renews a CRL that is about to expire unless `dry_run`.
 pub fn installs(
     config: &Config,
     paths: &Paths,
@@ -150,7 +151,7 @@ fn client_installs(
     dry_run: bool,
 ) -> Result<Vec<Install>> {
     let mut register = clients::Register::load(&register_path(paths))?;
-    if register.active().next().is_none() {
+    if register.active().next().is_none() && !files.crl.exists() {
         return Err(invalid(
             "access.mode is \"client-cert\" but no client certificate is active, so nobody \
              could connect",

@@ -53,6 +53,12 @@ pub fn run(paths: &Paths, command: ClientCommand) -> Result<()> {
                 arg.name,
                 access::crl_path(paths).display()
             ));
+            if register.active().next().is_none() {
+                ui::warn(
+                    "no client certificate is left active: no device gets in until \
+                     `ohproxy client add NAME`",
+                );
+            }
             go_live(paths, &config, AccessMode::ClientCert)
         }
         ClientCommand::List => {

@@ -1,5 +1,6 @@
 //! Client certificates through nginx: no certificate and another CA's are refused, ours
-//! pass (HTTP and WebSocket), a revoked one is refused while others still work, the
+//! pass (HTTP and WebSocket), a revoked one is refused while others still work (and so is
+//! the last one, once revoked), the
 //! PKCS#12 bundle opens with `openssl pkcs12` and the printed password only, and the
 //! Docker bridge passes without one.
 
@@ -42,9 +43,10 @@ fn client_cert_mode_lets_in_only_our_unrevoked_clients() {
     assert_eq!(anonymous.status, 403, "{}", anonymous.text());
     let stranger = stranger_identity(&work);
     let refused = site.client_with(&stranger).request("GET", "/", &[], b"");
-    assert!(
-        refused.as_ref().map_or(true, |r| r.status == 400),
-        "another CA's certificate: {refused:?}"
+    assert_eq!(
+        refused.map(|r| r.status).ok(),
+        Some(400),
+        "another CA's certificate"
     );
     assert_public_paths(&site);
 
@@ -57,10 +59,7 @@ fn client_cert_mode_lets_in_only_our_unrevoked_clients() {
     );
     site.home.cmd(["client", "revoke", "tablet"]).ok();
     let revoked = site.client_with(&tablet).request("GET", "/", &[], b"");
-    assert!(
-        revoked.as_ref().map_or(true, |r| r.status == 400),
-        "revoked: {revoked:?}"
-    );
+    assert_eq!(revoked.map(|r| r.status).ok(), Some(400), "revoked");
     assert_eq!(site.client_with(&laptop).get("/").status, 200);
     let doctor = access_dir(&site).join("doctor-client.pem");
     assert_eq!(site.client_with(&doctor).get("/").status, 200);
@@ -75,6 +74,24 @@ fn client_cert_mode_lets_in_only_our_unrevoked_clients() {
         assert_eq!(status, 200, "from the Docker bridge, without a certificate");
         assert_eq!(site.client().get("/health").status, 403);
     }
+
+    // The last active client revoked (a lost phone): it goes live all the same.
+    for name in ["phone", "laptop"] {
+        site.home.cmd(["client", "revoke", name]).ok();
+    }
+    let last = site.home.cmd(["client", "revoke", "laptop2"]).ok();
+    assert!(
+        last.stderr.contains("no client certificate is left active"),
+        "{}",
+        last.stderr
+    );
+    let revoked = site.client_with(&laptop).request("GET", "/", &[], b"");
+    assert_eq!(
+        revoked.map(|r| r.status).ok(),
+        Some(400),
+        "the last revoked"
+    );
+    assert_eq!(doctor_https(&site), "ok");
 }
 
 /// Opens a bundle with `openssl pkcs12` and writes its certificates and key as one PEM.
