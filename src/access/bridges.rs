@@ -61,8 +61,7 @@ pub fn parse(text: &str) -> Vec<String> {
         else {
             continue;
         };
-        let docker = *ifname == "docker0" || ifname.starts_with("br-");
-        if !docker || !["inet", "inet6"].contains(family) || !line.contains("scope global") {
+        if !is_docker_bridge(ifname) || !["inet", "inet6"].contains(family) || !line.contains("scope global") {
             continue;
         }
         if let Some(net) = network(cidr)
@@ -72,6 +71,14 @@ pub fn parse(text: &str) -> Vec<String> {
         }
     }
     found
+}
+
+/// Docker's default bridge, or a user-defined one: `br-` and the first 12 hex digits of
+/// the network id. Other `br-*` names (OpenWrt's `br-lan`) are LAN bridges, never exempt.
+fn is_docker_bridge(ifname: &str) -> bool {
+    let id = ifname.strip_prefix("br-").unwrap_or_default();
+    ifname == "docker0"
+        || (id.len() == 12 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
 }
 
 /// `172.17.0.1/16` → `172.17.0.0/16`.
@@ -107,6 +114,8 @@ mod tests {
 7: br-0a1b2c3d4e5f    inet6 fd00:db8::1/64 scope global \\ valid_lft
 7: br-0a1b2c3d4e5f    inet6 fe80::42:1/64 scope link \\ valid_lft
 9: virbr0    inet 192.168.122.1/24 scope global virbr0\\ valid_lft
+10: br-lan    inet 192.168.1.1/24 scope global br-lan\\ valid_lft
+11: br-0a1b2c3d4e5fg    inet 10.9.0.1/24 scope global br-0a1b2c3d4e5fg\\ valid_lft
 ";
         assert_eq!(
             parse(text),
