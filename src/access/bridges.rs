@@ -61,7 +61,10 @@ pub fn parse(text: &str) -> Vec<String> {
         else {
             continue;
         };
-        if !is_docker_bridge(ifname) || !["inet", "inet6"].contains(family) || !line.contains("scope global") {
+        if !is_docker_bridge(ifname)
+            || !["inet", "inet6"].contains(family)
+            || !line.contains("scope global")
+        {
             continue;
         }
         if let Some(net) = network(cidr)

@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 use super::{DockerError, Engine, api, is_status, labels};
 
 /// One container as the engine reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Observed {
     pub id: String,
     pub name: String,
@@ -49,6 +49,13 @@ impl Binding {
     /// Published beyond this machine: `0.0.0.0`, `::` or no address at all.
     pub fn on_all_interfaces(&self) -> bool {
         matches!(self.host_ip.as_str(), "" | "0.0.0.0" | "::")
+    }
+
+    /// Reachable from this machine only: an address in 127.0.0.0/8 or `::1`.
+    pub fn on_loopback(&self) -> bool {
+        self.host_ip
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
     }
 
     /// `ip:port` on the host.

@@ -83,12 +83,16 @@ fn published(name: &str, app: &Observed, app_port: u16) -> Outcome {
         .filter(|b| b.container_port == container_port)
         .collect();
     let shown: Vec<String> = ours.iter().map(|b| b.address()).collect();
-    if let Some(open) = ours.iter().find(|b| b.on_all_interfaces()) {
+    if let Some(open) = ours.iter().find(|b| !b.on_loopback()) {
+        let place = if open.on_all_interfaces() {
+            format!("on all interfaces (port {})", open.host_port)
+        } else {
+            format!("on {}", open.address())
+        };
         return Outcome::failure(
             format!(
-                "container {name} publishes the app on all interfaces (port {}): anyone on \
-                 the network reaches OpenHands without TLS or a password",
-                open.host_port
+                "container {name} publishes the app {place}: anyone on the network reaches \
+                 OpenHands without TLS or a password"
             ),
             "`ohproxy up` recreates it published on 127.0.0.1 only",
         );
@@ -142,4 +146,38 @@ pub fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
         .ok_or_else(|| std::io::Error::other("no HTTP answer (the connection closed)"))?;
     let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
     Ok((status, body.chars().take(200).collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(bindings: &[(&str, u16)]) -> Observed {
+        Observed {
+            bindings: bindings
+                .iter()
+                .map(|(ip, port)| Binding {
+                    container_port: format!("{CONTAINER_PORT}/tcp"),
+                    host_ip: ip.to_string(),
+                    host_port: *port,
+                })
+                .collect(),
+            ..Observed::default()
+        }
+    }
+
+    #[test]
+    fn only_loopback_bindings_pass() {
+        let ok = published("oh", &app(&[("127.0.0.1", 3000)]), 3000);
+        assert_eq!(ok.status, crate::doctor::Status::Ok, "{ok:?}");
+        for (ip, words) in [
+            ("0.0.0.0", "on all interfaces (port 3000)"),
+            ("::", "on all interfaces (port 3000)"),
+            ("192.168.1.5", "on 192.168.1.5:3000"),
+        ] {
+            let bad = published("oh", &app(&[("127.0.0.1", 3000), (ip, 3000)]), 3000);
+            assert_eq!(bad.status, crate::doctor::Status::Failure, "{bad:?}");
+            assert!(bad.cause.contains(words), "{ip}: {}", bad.cause);
+        }
+    }
 }
