@@ -106,6 +106,11 @@ pub fn run(paths: &Paths, args: StatusArgs) -> Result<()> {
     } else {
         print(&report);
     }
+    let exposed = &report.sandboxes.exposed;
+    if !exposed.is_empty() {
+        let (message, fix, rules) = crate::openhands::exposed_ports_warning(exposed);
+        ui::warn(format!("{message}; {fix}:\n  {}", rules.join("\n  ")));
+    }
     Ok(())
 }
 
@@ -283,11 +288,6 @@ fn print(report: &Report) {
     let sb = &report.sandboxes;
     lines.extend(sandbox_line(sb));
     ui::data(lines.join("\n") + "\n");
-
-    if !sb.exposed.is_empty() {
-        let (message, fix, rules) = crate::openhands::exposed_ports_warning(&sb.exposed);
-        ui::warn(format!("{message}; {fix}:\n  {}", rules.join("\n  ")));
-    }
 }
 
 fn container_lines(c: &ContainerReport) -> Vec<String> {

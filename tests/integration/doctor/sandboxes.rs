@@ -1,7 +1,7 @@
 //! doctor on an OpenHands 1.x setup, with the test image as the app and as its sandboxes in
 //! the real Docker engine: it reads the sandbox URL pattern from the app container, checks
 //! each live sandbox's `/runtime/<port>/` route and a WebSocket on one, and warns of
-//! sandbox ports published on every interface.
+//! sandbox ports published on every interface (as `status` does).
 
 use std::time::Duration;
 
@@ -135,5 +135,23 @@ fn sandbox_checks_read_the_pattern_each_route_and_open_ports() {
     assert!(
         !rules.contains(&format!("--ctorigdstport {} ", open.port)),
         "the loopback agent port is not open: {rules}"
+    );
+
+    // status says the same, on stderr, with --json too.
+    let status = site.home.cmd(["status", "--json"]).ok();
+    let json: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert!(
+        json["sandboxes"]["exposed"]
+            .as_array()
+            .unwrap()
+            .contains(&vscode.into()),
+        "{json:#}"
+    );
+    assert!(
+        status
+            .stderr
+            .contains(&format!("--ctorigdstport {vscode} ")),
+        "{}",
+        status.stderr
     );
 }
