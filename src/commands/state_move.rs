@@ -12,8 +12,11 @@ use crate::ui;
 /// Warns about an old state dir the profile does not read, or moves it with `--move-state`.
 pub fn check(profile: &Profile, move_state: bool) -> Result<()> {
     let wanted = host_state_dir(profile);
+    // Only the state of older versions is offered: a newer version's state may not be
+    // readable by this one, so a downgrade never moves it.
     let mut others: Vec<_> = PROFILES
         .iter()
+        .filter(|p| p.last < profile.first)
         .map(host_state_dir)
         .filter(|dir| *dir != wanted)
         .collect();
