@@ -32,6 +32,7 @@ pub enum Removed {
 
 /// Removes the site file of this config from nginx and reloads.
 pub fn remove(config: &Config, paths: &Paths) -> Result<Removed> {
+    let _lock = super::apply::exclusive(paths)?;
     let found = discover::discover(config)?;
     let site_file = found.site_file.clone();
     let bytes = match std::fs::read(&site_file) {

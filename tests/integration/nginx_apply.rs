@@ -563,3 +563,60 @@ impl Drop for WsClient {
         let _ = self.child.wait();
     }
 }
+
+/// While another apply holds the lock (here `flock(1)` stands in for it), an apply says it
+/// waits, changes nothing, and goes on once the lock is free.
+#[test]
+fn an_apply_waits_for_the_one_before_it() {
+    let Some(mut site) = Site::new("ap-lock.test") else {
+        return;
+    };
+    let Some(_) = require("flock") else { return };
+    let first = first_apply(&mut site);
+    let lock = site.home.state().join("nginx").join("apply.lock");
+    let mut holder = Command::new("flock")
+        .arg(&lock)
+        .arg("cat")
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let held = || {
+        !Command::new("flock")
+            .args(["-n", "-E", "9"])
+            .arg(&lock)
+            .arg("true")
+            .status()
+            .unwrap()
+            .success()
+    };
+    wait_for(held, "the lock to be taken");
+
+    let second = Upstream::named("two");
+    site.write_config_with(second.port(), site.nginx.https_port, "");
+    let log = site.home.path().join("apply.log");
+    let mut apply = site.home.cmd(["nginx", "apply"]).spawn(&log);
+    let said = || std::fs::read_to_string(&log).unwrap_or_default();
+    wait_for(
+        || said().contains("waiting for another ohproxy apply to finish"),
+        "the waiting line",
+    );
+    assert_eq!(site.site_text(), first, "nothing changed while waiting");
+    assert!(apply.try_wait().unwrap().is_none(), "{}", said());
+
+    drop(holder.stdin.take());
+    holder.wait().unwrap();
+    let status = apply.wait().unwrap();
+    assert!(status.success(), "{}", said());
+    assert_eq!(site.get(), (200, "ohproxy-testapp two\n".into()));
+}
+
+fn wait_for(done: impl Fn() -> bool, what: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited 20 s for {what}"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -1,8 +1,10 @@
 //! The safe apply: render the site file, install the leaf and the access-control files
 //! (password file, client CA, CRL), test the candidate inside the whole config, swap it in
 //! atomically, reload, confirm that nginx really serves the new config, and put the
-//! previous files back if any step fails. Returns what happened; never prints.
+//! previous files back if any step fails, one apply at a time. Returns what happened;
+//! prints only when it waits for another apply.
 
+mod lock;
 mod previous;
 mod swap;
 
@@ -61,9 +63,16 @@ struct Plan {
     ports: Option<(PathBuf, String)>,
 }
 
+/// Waits for any other apply (or removal) of this state directory to finish and keeps
+/// them out until the returned guard is dropped.
+pub fn exclusive(paths: &Paths) -> Result<lock::ApplyLock> {
+    lock::acquire(paths)
+}
+
 /// Applies the config to nginx, or with `dry_run` only reports what would change. The
 /// sandbox allow-list keeps the ports it has.
 pub fn apply(config: &Config, paths: &Paths, dry_run: bool) -> Result<Outcome> {
+    let _lock = exclusive(paths)?;
     let ports = sandbox_ports::installed(config, paths)?;
     apply_with(config, paths, dry_run, &ports)
 }
@@ -75,6 +84,7 @@ pub fn apply_sandbox_ports(
     paths: &Paths,
     ports: &BTreeSet<u16>,
 ) -> Result<Outcome> {
+    let _lock = exclusive(paths)?;
     apply_with(config, paths, false, ports)
 }
 
