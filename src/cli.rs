@@ -248,7 +248,7 @@ pub struct UpArgs {
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = PullPolicy::Missing)]
     pub pull: PullPolicy,
     /// Run this image instead of the configured one (for this run)
-    #[arg(long, value_name = "REF")]
+    #[arg(long, value_name = "REF", value_parser = crate::config::image::parse_image_ref)]
     pub image: Option<String>,
     /// Move the state dir of an older OpenHands to where this version reads it
     #[arg(long)]

@@ -1,6 +1,7 @@
 //! The config file: its shape, its defaults, and reading and writing it. Every field is
 //! checked once, when the file is read; the rest of the program trusts a `Config`.
 
+pub mod image;
 mod values;
 
 use std::collections::BTreeMap;
@@ -164,12 +165,20 @@ pub struct OpenHandsSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<OpenHandsVersion>,
     /// An image reference that replaces the profile's.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "image::image_ref",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub image: Option<String>,
     #[serde(default = "default_container")]
     pub container: ContainerName,
     /// Extra environment for the app container.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "image::env_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub env: BTreeMap<String, String>,
     /// A host directory mounted as the agent's workspace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -378,6 +387,19 @@ mod tests {
 
         let err = parse("domain = \"oh.home.arpa\"\n[ports]\nhttps = 80\n").unwrap_err();
         assert!(err.to_string().contains("must all differ"));
+
+        let err = parse("domain = \"oh.home.arpa\"\n[openhands]\nimage = \"x y;{\"\n");
+        let err = err.unwrap_err().to_string();
+        assert!(
+            err.contains("line 3") && err.contains("image") && err.contains("x y;{"),
+            "{err}"
+        );
+        let err = parse("domain = \"oh.home.arpa\"\n[openhands]\nenv = { \"A-B\" = \"1\" }\n");
+        let err = err.unwrap_err().to_string();
+        assert!(
+            err.contains("line 3") && err.contains("env") && err.contains("A-B"),
+            "{err}"
+        );
     }
 }
 
