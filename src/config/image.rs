@@ -30,10 +30,9 @@ pub fn parse_image_ref(text: &str) -> Result<String, String> {
         return bad("a tag is up to 128 letters, digits, '_', '.' and '-'");
     }
     let mut parts: Vec<&str> = name.split('/').collect();
-    if parts.len() > 1 && (parts[0].contains(['.', ':']) || parts[0] == "localhost") {
-        if !valid_host(parts.remove(0)) {
-            return bad("the registry must be a host name, optionally with :port");
-        }
+    let has_host = parts.len() > 1 && (parts[0].contains(['.', ':']) || parts[0] == "localhost");
+    if has_host && !valid_host(parts.remove(0)) {
+        return bad("the registry must be a host name, optionally with :port");
     }
     if name.len() > 255 || parts.iter().any(|p| !valid_path_part(p)) {
         return bad(
