@@ -21,13 +21,31 @@ pub struct LeafFiles {
     pub key: PathBuf,
 }
 
-/// The files mkcert would write for these names: the first name with `:` as `_` and `*`
-/// as `_wildcard`, `+N` for N more names, `-client` for a client certificate.
+/// The files of a leaf for these (checked) names, as the configured leaf is found.
 pub fn file_names(names: &[Name], client: bool, dir: &Path) -> LeafFiles {
     let first = names.first().map(Name::to_string).unwrap_or_default();
+    files_for(&first, names.len(), client, dir)
+}
+
+/// The files mkcert writes for these arguments, as typed: the first one kept as it is
+/// (case and IPv6 spelling included; a non-ASCII name in its punycode form, `first`), and
+/// every argument counted, repeats too.
+pub fn file_names_as_typed(args: &[String], first: &Name, client: bool, dir: &Path) -> LeafFiles {
+    let typed = args.first().map(String::as_str).unwrap_or_default();
+    let shown = if typed.is_ascii() {
+        typed.to_string()
+    } else {
+        first.to_string()
+    };
+    files_for(&shown, args.len(), client, dir)
+}
+
+/// mkcert's naming: the first name with `:` as `_` and `*` as `_wildcard`, `+N` for N
+/// more names, `-client` for a client certificate.
+fn files_for(first: &str, count: usize, client: bool, dir: &Path) -> LeafFiles {
     let mut base = first.replace(':', "_").replace('*', "_wildcard");
-    if names.len() > 1 {
-        base.push_str(&format!("+{}", names.len() - 1));
+    if count > 1 {
+        base.push_str(&format!("+{}", count - 1));
     }
     if client {
         base.push_str("-client");

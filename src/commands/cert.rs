@@ -38,7 +38,12 @@ pub fn run(paths: &Paths, args: CertArgs) -> Result<()> {
         client: args.client,
     };
     let issued = leaf::issue(&ca, &request).context("issuing the leaf")?;
-    let files = leaf::file_names(&names, args.client, &out_dir);
+    let files = match names.first() {
+        Some(first) if !args.names.is_empty() => {
+            leaf::file_names_as_typed(&args.names, first, args.client, &out_dir)
+        }
+        _ => leaf::file_names(&names, args.client, &out_dir),
+    };
     leaf::write(&issued, &files)?;
 
     let shown: Vec<String> = names.iter().map(Name::to_string).collect();

@@ -161,6 +161,9 @@ fn file_names_match_mkcert() {
         &["2001:db8::1", "foo.test"],
         &["-client", "foo.test"],
         &["-client", "*.foo.test", "::1"],
+        &["foo.test", "foo.test"],
+        &["Foo.Test"],
+        &["0:0:0:0:0:0:0:1", "foo.test"],
     ];
     for args in cases {
         let theirs = tempfile::tempdir().unwrap();
