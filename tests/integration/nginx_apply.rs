@@ -242,6 +242,35 @@ fn a_template_that_does_not_render_changes_nothing() {
     assert_eq!(site.get(), (200, "ohproxy-testapp one\n".into()));
 }
 
+/// nginx only warns about some mistakes and then serves anyway; a warning about our file
+/// fails the apply all the same.
+#[test]
+fn a_warning_about_our_file_fails_the_apply() {
+    let Some(mut site) = Site::new("ap-warn.test") else {
+        return;
+    };
+    let before = first_apply(&mut site);
+    let builtin = concat!(env!("CARGO_MANIFEST_DIR"), "/templates/site.conf.j2");
+    let mut text = std::fs::read_to_string(builtin).unwrap();
+    text.push_str(&format!(
+        "\nserver {{\n    listen 127.0.0.1:{};\n    server_name odd/name.test;\n    \
+         return 404;\n}}\n",
+        crate::support::nginx::free_port()
+    ));
+    let template = site.home.path().join("warns.j2");
+    std::fs::write(&template, text).unwrap();
+    site.write_config(&format!("template = \"{}\"\n", template.display()));
+    let out = site.apply(&[]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("[warn]") && out.stderr.contains("suspicious symbols"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(site.site_text(), before);
+    assert_eq!(site.get(), (200, "ohproxy-testapp one\n".into()));
+}
+
 #[test]
 fn a_candidate_that_nginx_refuses_leaves_the_previous_config_serving() {
     let Some(mut site) = Site::new("ap-bad.test") else {
