@@ -240,7 +240,9 @@ impl Config {
         })?;
         config.check().map_err(|message| ConfigError {
             path: path.display().to_string(),
-            location: String::new(),
+            location: table_line(text, "ports")
+                .map(|n| format!(" line {n}: [ports]"))
+                .unwrap_or_default(),
             message,
         })?;
         Ok(config)
@@ -306,6 +308,14 @@ impl Config {
 }
 
 /// ` line N, key K, value V` for the byte offset of a parse error.
+/// The line of a table's `[name]` header, counted from 1.
+fn table_line(text: &str, name: &str) -> Option<usize> {
+    let header = format!("[{name}]");
+    text.lines()
+        .position(|line| line.trim() == header)
+        .map(|i| i + 1)
+}
+
 fn locate(text: &str, offset: usize) -> String {
     let line_no = text[..offset.min(text.len())].matches('\n').count() + 1;
     let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
@@ -386,7 +396,11 @@ mod tests {
         assert!(err.unwrap_err().to_string().contains("10.0.0.1"));
 
         let err = parse("domain = \"oh.home.arpa\"\n[ports]\nhttps = 80\n").unwrap_err();
-        assert!(err.to_string().contains("must all differ"));
+        let err = err.to_string();
+        assert!(
+            err.contains("line 2") && err.contains("must all differ"),
+            "{err}"
+        );
 
         let err = parse("domain = \"oh.home.arpa\"\n[openhands]\nimage = \"x y;{\"\n");
         let err = err.unwrap_err().to_string();
