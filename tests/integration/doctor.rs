@@ -15,6 +15,9 @@ use crate::support::{Output, require};
 
 mod sandboxes;
 
+/// What every command says in access mode `none`, which the sites here use.
+pub const NONE_WARNING: &str = "access.mode is \"none\": anyone who can reach the HTTPS port";
+
 /// The domain of every site here: it resolves on every machine, so only induced failures
 /// show up.
 const DOMAIN: &str = "localhost";
@@ -225,6 +228,7 @@ fn a_healthy_setup_passes_every_check_and_a_stopped_container_is_named() {
     };
     let (out, report) = doctor(&site, &["--hold", "2"]);
     assert_eq!(out.code, 0, "{:#}\n{}", report, out.stderr);
+    assert!(out.stderr.contains(NONE_WARNING), "{}", out.stderr);
     for c in report["checks"].as_array().unwrap() {
         assert_eq!(c["status"], "ok", "{c:#}");
         for key in ["id", "title", "cause", "fix", "detail"] {

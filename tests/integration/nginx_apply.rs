@@ -196,6 +196,11 @@ fn a_good_change_goes_live_and_a_repeat_does_nothing() {
     let (total, failures) = poller.finish();
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stderr.contains("reloaded nginx"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(crate::doctor::NONE_WARNING),
+        "{}",
+        out.stderr
+    );
     assert_eq!(site.get(), (200, "ohproxy-testapp two\n".into()));
     assert_ne!(site.site_text(), first);
     assert!(

@@ -138,7 +138,8 @@ fn watch_once_routes_sandboxes_and_nothing_else() {
     };
     let Some((site, client)) = site() else { return };
     let cleanup = Cleanup::new(&docker);
-    let sandboxes = Sandboxes::shared(&docker, &cleanup);
+    // Alone: a second sync must find the engine's sandboxes unchanged.
+    let sandboxes = Sandboxes::alone(&docker, &cleanup);
     let sandbox = sandboxes.start();
     let plain = docker::start(&docker, &cleanup, Run::default());
     let plain_port = docker::published_port(&docker, &plain, docker::APP_PORT);

@@ -139,6 +139,11 @@ fn sandbox_checks_read_the_pattern_each_route_and_open_ports() {
 
     // status says the same, on stderr, with --json too.
     let status = site.home.cmd(["status", "--json"]).ok();
+    assert!(
+        status.stderr.contains(super::NONE_WARNING),
+        "{}",
+        status.stderr
+    );
     let json: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
     assert!(
         json["sandboxes"]["exposed"]

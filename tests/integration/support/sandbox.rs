@@ -4,11 +4,12 @@
 //! connection to the engine (the event stream with them) or refuse new ones.
 
 use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 
 use bollard::Docker;
@@ -16,6 +17,7 @@ use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, StartContainerOptions,
 };
+use rustix::fs::{FlockOperation, flock};
 
 use super::docker::{Cleanup, block_on, published_port, test_image, wait_http};
 
@@ -25,12 +27,23 @@ const AGENT_PORT: &str = "8000/tcp";
 const VSCODE_PORT: &str = "8001/tcp";
 
 /// watch and doctor find sandboxes by name on the whole engine, so every test that starts
-/// some holds this shared, and a test that judges every live sandbox holds it alone.
-static ENGINE_SANDBOXES: RwLock<()> = RwLock::new(());
-
-enum Hold {
-    Shared(#[allow(dead_code)] RwLockReadGuard<'static, ()>),
-    Alone(#[allow(dead_code)] RwLockWriteGuard<'static, ()>),
+/// some holds this lock shared, and a test that judges every live sandbox holds it alone.
+/// It is a file lock, so test processes running side by side on one engine obey it too.
+fn hold(alone: bool) -> File {
+    let path = std::env::temp_dir().join("ohproxy-test-sandboxes.lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
+    let how = if alone {
+        FlockOperation::LockExclusive
+    } else {
+        FlockOperation::LockShared
+    };
+    flock(&file, how).unwrap_or_else(|e| panic!("locking {}: {e}", path.display()));
+    file
 }
 
 /// The sandboxes of one test: started and removed through it, all gone before its hold on
@@ -39,7 +52,7 @@ pub struct Sandboxes {
     docker: Docker,
     labels: HashMap<String, String>,
     started: Mutex<Vec<String>>,
-    _hold: Hold,
+    _hold: File,
 }
 
 /// One running sandbox.
@@ -55,17 +68,15 @@ pub struct Sandbox {
 impl Sandboxes {
     /// For a test that starts sandboxes beside other tests' ones.
     pub fn shared(docker: &Docker, cleanup: &Cleanup) -> Sandboxes {
-        let hold = ENGINE_SANDBOXES.read().unwrap_or_else(|e| e.into_inner());
-        Sandboxes::new(docker, cleanup, Hold::Shared(hold))
+        Sandboxes::new(docker, cleanup, hold(false))
     }
 
     /// For a test during which no other test's sandbox may exist.
     pub fn alone(docker: &Docker, cleanup: &Cleanup) -> Sandboxes {
-        let hold = ENGINE_SANDBOXES.write().unwrap_or_else(|e| e.into_inner());
-        Sandboxes::new(docker, cleanup, Hold::Alone(hold))
+        Sandboxes::new(docker, cleanup, hold(true))
     }
 
-    fn new(docker: &Docker, cleanup: &Cleanup, hold: Hold) -> Sandboxes {
+    fn new(docker: &Docker, cleanup: &Cleanup, hold: File) -> Sandboxes {
         Sandboxes {
             docker: docker.clone(),
             labels: cleanup.labels(),
