@@ -16,7 +16,8 @@ use crate::fsx;
 use crate::nginx::template::site_id;
 use crate::paths::Paths;
 
-/// 32 random bytes: as strong as the CA's key, far beyond guessing over the network.
+/// 32 random bytes (256 bits), far beyond guessing over the network. The site file's realm
+/// map takes exactly this many, as 64 lowercase hex digits.
 const SECRET_BYTES: usize = 32;
 
 /// The site's secret. Its Debug never shows it.
@@ -54,7 +55,7 @@ impl Secret {
 }
 
 /// Where ohproxy keeps the secret (owner only).
-pub fn secret_path(paths: &Paths) -> PathBuf {
+fn secret_path(paths: &Paths) -> PathBuf {
     dir(paths).join("session-secret")
 }
 

@@ -1,7 +1,8 @@
 //! Access control through a real private nginx in front of the test app, with our own CA
 //! (made by `ohproxy init`) and a client that trusts only it: passwords (401 with a
 //! challenge on `/` and on a WebSocket upgrade, 200/101 with the right ones, 401 for a
-//! wrong password and a removed user; `runtime` does the same for the sandbox route),
+//! wrong password and a removed user; `runtime` does the same for the sandbox route;
+//! `session` covers the cookie that stands in for the password on WebSockets),
 //! client certificates (none, another CA's and a revoked one refused; ours pass; the
 //! PKCS#12 opens with openssl), the Docker bridge exemption by source address, mode none
 //! and its warning, what needs nothing in every mode, and faults that must leave nginx

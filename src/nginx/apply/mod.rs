@@ -53,7 +53,8 @@ struct Plan {
     names: Vec<String>,
     leaf_cert: Vec<u8>,
     leaf_key: Vec<u8>,
-    /// The access-control files the mode needs (password file, client CA, CRL).
+    /// The access-control files the mode needs (password file and session include, or
+    /// client CA and CRL).
     access: Vec<Install>,
     /// nginx's workers, who must be able to read the private access files.
     worker: Option<Worker>,
