@@ -7,6 +7,7 @@
 pub mod bridges;
 pub mod clients;
 pub mod probe;
+pub mod session;
 pub mod users;
 pub mod worker;
 
@@ -82,6 +83,8 @@ pub struct AccessFiles {
     pub users: PathBuf,
     pub client_ca: PathBuf,
     pub crl: PathBuf,
+    /// The session cookie's include (see `session`).
+    pub session: PathBuf,
 }
 
 impl AccessFiles {
@@ -91,26 +94,39 @@ impl AccessFiles {
             users: cert_dir.join(format!("{domain}.users")),
             client_ca: cert_dir.join(format!("{domain}.clients-ca.pem")),
             crl: cert_dir.join(format!("{domain}.crl.pem")),
+            session: cert_dir.join(format!("{domain}.session.conf")),
         }
     }
 
-    /// ohproxy's own copies, for a test that must not touch the installed ones.
-    pub fn staged(paths: &Paths, ca: &Ca) -> AccessFiles {
+    /// ohproxy's own copies, for a test that must not touch the installed ones. The
+    /// session include has no copy: such a test is given its text at `installed`'s path.
+    pub fn staged(paths: &Paths, ca: &Ca, installed: &AccessFiles) -> AccessFiles {
         AccessFiles {
             users: users_path(paths),
             client_ca: ca.cert_path(),
             crl: crl_path(paths),
+            session: installed.session.clone(),
         }
     }
 }
 
-/// One file that apply installs for nginx. `private` ones are read by the workers and
-/// must be readable by them and no other user.
+/// One file that apply installs for nginx.
 #[derive(Debug, Clone)]
 pub struct Install {
     pub path: PathBuf,
     pub bytes: Vec<u8>,
-    pub private: bool,
+    pub reader: Reader,
+}
+
+/// Who in nginx reads an installed file, which decides its mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    /// Public (certificates, CRL): anyone may read it.
+    Anyone,
+    /// A secret the workers read on every request: theirs and no other user's.
+    Workers,
+    /// A secret in nginx's config, which the master reads at load: its owner's only.
+    Master,
 }
 
 /// The files the mode needs installed, read from ohproxy's copies. Refuses to put a mode
@@ -134,11 +150,14 @@ pub fn installs(
                 ))
                 .hint("add one with `ohproxy user add NAME`, then apply again");
             }
-            Ok(vec![Install {
-                path: files.users.clone(),
-                bytes: probe::with_doctor(&users, paths)?.into_bytes(),
-                private: true,
-            }])
+            Ok(vec![
+                Install {
+                    path: files.users.clone(),
+                    bytes: probe::with_doctor(&users, paths)?.into_bytes(),
+                    reader: Reader::Workers,
+                },
+                session::install(config.domain.as_str(), paths, files, dry_run)?,
+            ])
         }
         AccessMode::ClientCert => client_installs(paths, ca, files, dry_run),
     }
@@ -172,12 +191,12 @@ fn client_installs(
         Install {
             path: files.client_ca.clone(),
             bytes: ca.cert_pem().as_bytes().to_vec(),
-            private: false,
+            reader: Reader::Anyone,
         },
         Install {
             path: files.crl.clone(),
             bytes: crl_bytes,
-            private: false,
+            reader: Reader::Anyone,
         },
     ])
 }

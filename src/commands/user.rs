@@ -1,12 +1,14 @@
 //! `ohproxy user add|remove|list`: the password file for access.mode = "password". A change
 //! goes live through the safe apply at once when the site already runs with passwords;
-//! otherwise it waits for the next `ohproxy nginx apply`.
+//! otherwise it waits for the next `ohproxy nginx apply`. Removing a user, or adding the
+//! first one, also replaces the session cookie's secret, so no browser keeps a session.
 
 use std::io::{IsTerminal, Read};
 use std::path::Path;
 
 use anyhow::{Context, Result};
 
+use crate::access::session;
 use crate::access::users::{Password, PasswordFile, UserName};
 use crate::access::{self, AccessFiles, AccessMode};
 use crate::cli::{UserAddArgs, UserCommand};
@@ -33,6 +35,9 @@ pub fn run(paths: &Paths, command: UserCommand) -> Result<()> {
             }
             users.save(&path)?;
             ui::status(format!("removed user {name:?} from {}", path.display()));
+            // The cookie names no user: only a new secret shuts this one's browsers out.
+            session::rotate(paths)?;
+            ui::status("made a new session cookie secret: every browser logs in again");
             go_live(paths, &config, AccessMode::Password)
         }
         UserCommand::List => {
@@ -63,8 +68,12 @@ fn add(paths: &Paths, config: &Config, path: &Path, args: UserAddArgs) -> Result
         read_password(&name)?
     };
     let mut users = PasswordFile::load(path)?;
+    let first = users.is_empty();
     let new = users.set(&name, &password)?;
     users.save(path)?;
+    if first {
+        session::rotate(paths)?;
+    }
     let verb = if new {
         "added user"
     } else {
@@ -95,6 +104,7 @@ pub(super) fn ensure_first_user(config: &Config, paths: &Paths) -> Result<bool> 
     let Some(password) = access::ensure_first_user(config, paths, &name)? else {
         return Ok(false);
     };
+    session::rotate(paths)?;
     ui::status(format!(
         "created user {name:?} for the login in front of OpenHands; its password (shown \
          only now):"

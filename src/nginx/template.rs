@@ -76,6 +76,11 @@ struct Context {
     users_file: String,
     client_ca: String,
     crl: String,
+    /// Password mode's session cookie: the include that holds its secret (and the same
+    /// as an include pattern), and its name.
+    session_file: String,
+    session_pattern: String,
+    session_cookie: String,
     /// OpenHands 1.x: the `/runtime/<port>/` route and its allow-list file, and the
     /// Docker bridge subnets whose sandboxes may call the app back through nginx.
     sandbox_routes: bool,
@@ -118,6 +123,8 @@ pub fn render_with(
     context.users_file = access.users.display().to_string();
     context.client_ca = access.client_ca.display().to_string();
     context.crl = access.crl.display().to_string();
+    context.session_file = access.session.display().to_string();
+    context.session_pattern = as_pattern(&context.session_file);
     guard(&context)?;
     let (name, source) = match &config.nginx.template {
         Some(path) => {
@@ -199,6 +206,9 @@ fn context(config: &Config, certs: &CertFiles, nginx: &NginxInfo, page_root: &Pa
         users_file: access.users.display().to_string(),
         client_ca: access.client_ca.display().to_string(),
         crl: access.crl.display().to_string(),
+        session_pattern: as_pattern(&access.session.display().to_string()),
+        session_file: access.session.display().to_string(),
+        session_cookie: crate::access::session::cookie_name(config.domain.as_str()),
         sandbox_routes: super::sandbox_ports::enabled(config),
         callback_nets: Vec::new(),
         sandbox_ports_pattern: as_pattern(&ports_file.display().to_string()),
@@ -279,6 +289,7 @@ fn guard(context: &Context) -> Result<()> {
         ("nginx.cert-dir", &context.users_file),
         ("nginx.cert-dir", &context.client_ca),
         ("nginx.cert-dir", &context.crl),
+        ("nginx.cert-dir", &context.session_file),
         ("nginx.cert-dir", &context.sandbox_ports_file),
     ];
     for (key, path) in paths {
@@ -305,6 +316,7 @@ fn guard(context: &Context) -> Result<()> {
     let words = [
         ("nginx.upload-limit", &context.upload_limit),
         ("site id", &context.site),
+        ("session cookie", &context.session_cookie),
         ("nginx version", &context.nginx_version),
         ("ciphers", &context.ciphers),
         ("curves", &context.curves),

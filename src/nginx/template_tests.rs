@@ -1,6 +1,7 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::access::session;
 use crate::config::{Duration, SafePath};
 use crate::names::Domain;
 
@@ -133,6 +134,89 @@ fn shared_identifiers_carry_the_site_id() {
     assert_ne!(site_id("a-b.example"), site_id("a.b.example"));
     let longest = format!("ohproxy_{}_conn", site_id(&"x".repeat(253)));
     assert!(longest.len() <= 40, "{longest}");
+    let cookie = format!("cookie_{}", session::cookie_name(&"x".repeat(253)));
+    assert!(cookie.len() <= 40, "{cookie}");
+}
+
+/// The https server's text, and in it each location that reaches OpenHands.
+fn https_locations(text: &str) -> (String, Vec<String>) {
+    let server = text
+        .split("\nserver {")
+        .find(|server| server.contains("ssl_certificate "))
+        .unwrap()
+        .to_string();
+    let locations = ["location / {", "location ^~ /runtime/ {"]
+        .iter()
+        .map(|head| {
+            let body = server.split(head).nth(1).expect(head);
+            body.split("\n    }").next().unwrap().to_string()
+        })
+        .collect();
+    (server, locations)
+}
+
+#[test]
+fn password_mode_takes_the_session_cookie_in_place_of_the_password() {
+    let mut config =
+        config("[nginx]\nhsts-max-age = \"1d\"\n[access]\nbridges = [\"172.17.0.0/16\"]\n");
+    let text = render_for(&config, (1, 22, 1));
+    let id = site_id("openhands.home.arpa");
+    let cookie = session::cookie_name("openhands.home.arpa");
+    assert!(
+        text.contains(&format!(
+            "map $ohproxy_{id}_ext $ohproxy_{id}_key {{\n    default \"\";\n    \
+             include \"/etc/ssl/oh/openhands.home.arpa.session.con[f]\";\n}}\n"
+        )),
+        "{text}"
+    );
+    assert!(text.contains(&format!(
+        "geo $ohproxy_{id}_ext {{\n    default 1;\n    172.17.0.0/16 0;\n"
+    )));
+    assert!(text.contains(&format!(
+        "map \"$ohproxy_{id}_ext $cookie_{cookie} $ohproxy_{id}_key\" $ohproxy_{id}_realm {{"
+    )));
+    assert!(text.contains(&format!(
+        "    default \"{cookie}=$ohproxy_{id}_key; Path=/; Secure; HttpOnly; SameSite=Strict\";"
+    )));
+    assert!(text.contains(&format!("map $http_cookie $ohproxy_{id}_cookies {{")));
+    assert!(text.contains(&format!("{cookie}=[^;,]*")));
+
+    // Server level, beside HSTS: the locations have no add_header, so inherit both.
+    let (server, locations) = https_locations(&text);
+    let head = server.split("\n    location").next().unwrap();
+    assert!(
+        head.contains("add_header Strict-Transport-Security"),
+        "{head}"
+    );
+    assert!(head.contains(&format!(
+        "    add_header Set-Cookie $ohproxy_{id}_session;\n"
+    )));
+    for location in &locations {
+        assert!(!location.contains("add_header"), "{location}");
+        assert!(
+            location.contains(&format!("auth_basic $ohproxy_{id}_realm;")),
+            "{location}"
+        );
+        assert!(location.contains(&format!("proxy_set_header Cookie $ohproxy_{id}_cookies;")));
+    }
+    assert!(
+        !text.contains("auth_basic \""),
+        "no fixed realm left: {text}"
+    );
+
+    for mode in [AccessMode::ClientCert, AccessMode::None] {
+        config.access.mode = mode;
+        let text = render_for(&config, (1, 22, 1));
+        for absent in [
+            "session.con",
+            "Set-Cookie",
+            "_realm",
+            "_cookies",
+            "auth_basic",
+        ] {
+            assert!(!text.contains(absent), "{absent} in {mode:?}");
+        }
+    }
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Access control through a real private nginx in front of the test app, with our own CA
 //! (made by `ohproxy init`) and a client that trusts only it: passwords (401 with a
 //! challenge on `/` and on a WebSocket upgrade, 200/101 with the right ones, 401 for a
-//! wrong password and a removed user; `runtime` does the same for the sandbox route),
+//! wrong password and a removed user; `runtime` does the same for the sandbox route;
+//! `session` covers the cookie that stands in for the password on WebSockets),
 //! client certificates (none, another CA's and a revoked one refused; ours pass; the
 //! PKCS#12 opens with openssl), the Docker bridge exemption by source address, mode none
 //! and its warning, what needs nothing in every mode, and faults that must leave nginx
@@ -10,6 +11,7 @@
 mod clients;
 mod faults;
 mod runtime;
+mod session;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -112,15 +114,19 @@ pub fn get_as(client: &Client, target: &str, auth: Option<&str>) -> Response {
 
 /// A WebSocket upgrade by hand: the status line nginx answers with.
 pub fn upgrade_status(client: &Client, target: &str, auth: Option<&str>) -> Response {
+    let auth: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", *a)).collect();
+    upgrade_with(client, target, &auth)
+}
+
+/// A WebSocket upgrade by hand with these extra headers: the head nginx answers with.
+pub fn upgrade_with(client: &Client, target: &str, extra: &[(&str, &str)]) -> Response {
     let mut headers = vec![
         ("Upgrade", "websocket"),
         ("Connection", "Upgrade"),
         ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
         ("Sec-WebSocket-Version", "13"),
     ];
-    if let Some(auth) = auth {
-        headers.push(("Authorization", auth));
-    }
+    headers.extend_from_slice(extra);
     let mut stream = client.connect().unwrap();
     client
         .send_head(&mut stream, "GET", target, &headers, 0)
@@ -163,9 +169,20 @@ pub fn assert_challenged(response: &Response) {
 
 /// The status of an HTTPS GET made from inside a container of the test image on the
 /// default Docker bridge, to the host's bridge address: the path the app's own checks of
-/// its sandboxes take. curl runs in the container's network namespace (nsenter), so nginx
-/// sees the container's address. None (skipped loudly; failing in CI) without Docker.
+/// its sandboxes take. None (skipped loudly; failing in CI) without Docker.
 pub fn status_from_bridge(site: &Site, path: &str) -> Option<u16> {
+    let code = curl_from_bridge(site, path, &["-o", "/dev/null", "-w", "%{http_code}"])?;
+    Some(
+        code.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("curl from the bridge: {code:?}")),
+    )
+}
+
+/// What curl, with `args`, prints for an HTTPS GET of `path` from a container on the
+/// default Docker bridge. curl runs in the container's network namespace (nsenter), so
+/// nginx sees the container's address. None (skipped loudly; failing in CI) without Docker.
+pub fn curl_from_bridge(site: &Site, path: &str, args: &[&str]) -> Option<String> {
     let docker = require_docker()?;
     let nsenter = require("nsenter")?;
     require("curl")?;
@@ -185,25 +202,15 @@ pub fn status_from_bridge(site: &Site, path: &str) -> Option<u16> {
     let resolve = format!("{DOMAIN}:{port}:{gateway}");
     let url = format!("https://{DOMAIN}:{port}{path}");
     let out = std::process::Command::new(nsenter)
-        .args([
-            "-t",
-            &pid.to_string(),
-            "-n",
-            "curl",
-            "-s",
-            "-o",
-            "/dev/null",
-        ])
-        .args(["-w", "%{http_code}", "-m", "10", "--cacert"])
+        .args(["-t", &pid.to_string(), "-n", "curl", "-s", "-m", "10"])
+        .args(args)
+        .arg("--cacert")
         .arg(site.ca())
         .args(["--resolve", &resolve, &url])
         .output()
         .unwrap();
-    let code = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    Some(
-        code.parse()
-            .unwrap_or_else(|_| panic!("curl from the bridge: {code:?} {out:?}")),
-    )
+    assert!(out.status.success(), "curl from the bridge: {out:?}");
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// The status of doctor's `https` check (a request through nginx with ohproxy's own

@@ -19,7 +19,7 @@ use super::discover::{self, Found};
 use super::process::ReloadMethod;
 use super::{precheck, sandbox_ports, template, version};
 use crate::access::worker::Worker;
-use crate::access::{self, AccessFiles, Install};
+use crate::access::{self, AccessFiles, Install, Reader};
 use crate::config::Config;
 use crate::error::WithHint;
 use crate::paths::Paths;
@@ -55,7 +55,8 @@ struct Plan {
     names: Vec<String>,
     leaf_cert: Vec<u8>,
     leaf_key: Vec<u8>,
-    /// The access-control files the mode needs (password file, client CA, CRL).
+    /// The access-control files the mode needs (password file and session include, or
+    /// client CA and CRL).
     access: Vec<Install>,
     /// nginx's workers, who must be able to read the private access files.
     worker: Option<Worker>,
@@ -118,6 +119,7 @@ struct Inputs {
     leaf: crate::leaf::LeafFiles,
     page_root: PathBuf,
     ca: crate::ca::Ca,
+    access_files: AccessFiles,
 }
 
 impl Plan {
@@ -170,6 +172,7 @@ impl Plan {
             leaf,
             page_root,
             ca,
+            access_files,
         };
         Ok((plan, inputs))
     }
@@ -202,6 +205,19 @@ impl Changes {
     }
 }
 
+/// The access files that nginx reads as config, by path: the scratch test inlines their
+/// text, since what is on disk is either missing or the previous version.
+fn config_includes(installs: &[Install]) -> BTreeMap<PathBuf, String> {
+    installs
+        .iter()
+        .filter(|install| install.reader == Reader::Master)
+        .map(|install| {
+            let text = String::from_utf8_lossy(&install.bytes).into_owned();
+            (install.path.clone(), text)
+        })
+        .collect()
+}
+
 fn read_leaf(path: &Path) -> Result<Vec<u8>> {
     match std::fs::read(path) {
         Ok(bytes) => Ok(bytes),
@@ -231,10 +247,10 @@ fn dry(
         cert: inputs.leaf.cert.clone(),
         key: inputs.leaf.key.clone(),
     };
-    let access = AccessFiles::staged(paths, &inputs.ca);
+    let access = AccessFiles::staged(paths, &inputs.ca, &inputs.access_files);
     let testable = template::render_with(config, &staged, &access, &inputs.info, &inputs.page_root)
         .context("rendering the site file")?;
-    let mut others = BTreeMap::new();
+    let mut others = config_includes(&plan.access);
     if let Some((_, text)) = &plan.ports {
         let staged_ports = sandbox_ports::beside(&staged, config.domain.as_str());
         others.insert(staged_ports, text.clone());

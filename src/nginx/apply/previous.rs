@@ -76,7 +76,7 @@ impl Previous {
         }
         for (install, bytes) in plan.access.iter().zip(&self.access) {
             match bytes {
-                Some(bytes) => put(plan, &install.path, bytes, install.private)?,
+                Some(bytes) => put(plan, &install.path, bytes, install.reader)?,
                 None => fsx::remove_if_exists(&install.path)?,
             }
         }

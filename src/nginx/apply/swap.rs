@@ -2,7 +2,6 @@
 //! allow-list, test the candidate, swap the site file in, reload, confirm the new config
 //! is live, and on any failure put the previous files back and reload again.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -10,8 +9,8 @@ use anyhow::{Context, Result, bail};
 
 use super::previous::Previous;
 use super::{Outcome, Plan};
-use crate::access;
 use crate::access::worker::Worker;
+use crate::access::{self, Reader};
 use crate::error::WithHint;
 use crate::fsx;
 use crate::nginx::candidate::{self, TestReport};
@@ -27,7 +26,11 @@ const RELOAD_WAIT: Duration = Duration::from_secs(10);
 /// and reloads, and rolls back on any failure.
 pub(super) fn swap(mut plan: Plan, previous: &Previous, paths: &Paths) -> Result<Outcome> {
     let master = process::master(&plan.found.pid_file, &plan.found.ctl.start_hint())?;
-    if plan.access.iter().any(|install| install.private) {
+    if plan
+        .access
+        .iter()
+        .any(|install| install.reader == Reader::Workers)
+    {
         plan.worker = Some(Worker::of(master).context("finding the user nginx's workers run as")?);
     }
     let backup_dir = paths.state_dir.join("nginx").join("backup");
@@ -60,11 +63,11 @@ fn install_and_reload(
     fsx::write_atomic(&plan.certs.cert, &plan.leaf_cert, 0o644)?;
     fsx::write_atomic(&plan.certs.key, &plan.leaf_key, 0o600)?;
     for install in &plan.access {
-        put(plan, &install.path, &install.bytes, install.private)?;
+        put(plan, &install.path, &install.bytes, install.reader)?;
     }
     // The allow-list goes in before the site file that includes it; until the reload,
     // nginx runs on what it read before, and a rollback puts the old list back.
-    let mut others = BTreeMap::new();
+    let mut others = super::config_includes(&plan.access);
     if let Some((path, text)) = &plan.ports {
         fsx::write_atomic(path, text.as_bytes(), 0o644)?;
         others.insert(path.clone(), text.clone());
@@ -114,15 +117,17 @@ fn install_and_reload(
     Ok((method, workers))
 }
 
-/// Installs one access file: a private one for nginx's workers only, and refused unless
+/// Installs one access file: a secret for the workers for them only, and refused unless
 /// they can really read it where it is (every directory above it included), since nginx
 /// would otherwise answer every request with 500.
-pub(super) fn put(plan: &Plan, path: &Path, bytes: &[u8], private: bool) -> Result<()> {
+pub(super) fn put(plan: &Plan, path: &Path, bytes: &[u8], reader: Reader) -> Result<()> {
     if let Some(dir) = path.parent() {
         fsx::create_dir(dir, 0o755)?;
     }
-    let Some(worker) = plan.worker.as_ref().filter(|_| private) else {
-        return fsx::write_atomic(path, bytes, 0o644);
+    let worker = match (reader, plan.worker.as_ref()) {
+        (Reader::Workers, Some(worker)) => worker,
+        (Reader::Master, _) => return fsx::write_atomic(path, bytes, 0o600),
+        _ => return fsx::write_atomic(path, bytes, 0o644),
     };
     access::worker::write_private(path, bytes, worker)?;
     if let Err(closed) = worker.can_read(path) {

@@ -1,12 +1,13 @@
 //! The 1.x sandbox route `/runtime/<port>/` carries the same rule as `/`: a sandbox (the
 //! test app, named as OpenHands names them) routed by `ohproxy watch --once` answers 401
 //! with a challenge without credentials, over HTTP and on a WebSocket upgrade, 200 and 101
-//! with them, and 200 to a request from the Docker bridge (the app's own health check).
+//! with them or with the session cookie alone (which the sandbox never sees), and 200 to a
+//! request from the Docker bridge (the app's own health check).
 //! In client-cert mode it answers 403 without a certificate and 200 with ours.
 
 use super::{
     Site, access_dir, assert_challenged, basic, get_as, init_password, status_from_bridge,
-    upgrade_status,
+    upgrade_status, upgrade_with,
 };
 use crate::support::docker::{Cleanup, require_docker};
 use crate::support::sandbox::Sandboxes;
@@ -42,6 +43,24 @@ fn the_sandbox_route_asks_for_the_same_password() {
     let ok = get_as(&client, &health, Some(&ana));
     assert_eq!((ok.status, ok.text().as_str()), (200, "OK"));
     assert_eq!(upgrade_status(&client, &events, Some(&ana)).status, 101);
+
+    let set = ok
+        .header("set-cookie")
+        .expect("the login hands out the cookie");
+    let cookie = set.split(';').next().unwrap();
+    assert_eq!(
+        upgrade_with(&client, &events, &[("Cookie", cookie)]).status,
+        101
+    );
+    let (name, secret) = cookie.split_once('=').unwrap();
+    let wrong = format!("{name}={}", "0".repeat(secret.len()));
+    assert_challenged(&upgrade_with(&client, &events, &[("Cookie", &wrong)]));
+    let echo = format!("/runtime/{}/echo/in", sandbox.port);
+    let echo = client
+        .request("GET", &echo, &[("Cookie", cookie)], b"")
+        .unwrap();
+    assert_eq!(echo.status, 200, "{}", echo.text());
+    assert!(!echo.text().contains(secret), "{}", echo.text());
 
     if let Some(status) = status_from_bridge(&site, &health) {
         assert_eq!(
