@@ -140,7 +140,8 @@ fn watch_once_routes_sandboxes_and_nothing_else() {
     };
     let Some((site, client)) = site() else { return };
     let cleanup = Cleanup::new(&docker);
-    let sandboxes = Sandboxes::shared(&docker, &cleanup);
+    // Alone: it judges every live sandbox (a sync with nothing to change does not reload).
+    let sandboxes = Sandboxes::alone(&docker, &cleanup);
     let sandbox = sandboxes.start();
     let plain = docker::start(&docker, &cleanup, Run::default());
     let plain_port = docker::published_port(&docker, &plain, docker::APP_PORT);

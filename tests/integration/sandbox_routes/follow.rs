@@ -27,15 +27,19 @@ fn watch_applies_the_config_file_as_it_is_now() {
     };
     let client = Client::new(&site.ca_cert(), DOMAIN, site.nginx.https_port);
     let cleanup = Cleanup::new(&docker);
-    let sandboxes = Sandboxes::shared(&docker, &cleanup);
+    // Alone: another test's sandbox would make watch apply while `nginx apply` runs, and
+    // two applies of one site at once can trip over each other's files.
+    let sandboxes = Sandboxes::alone(&docker, &cleanup);
     let watcher = Watcher::start(&site, None);
-    // Connected means watch has read the config it starts with.
-    watcher.wait_line("watch: connected to the Docker engine");
+    // Watch has read the config it starts with, and its first sync is over.
+    watcher.wait_line("found at start");
 
     // The user changes the config and applies it; watch is not restarted.
     let new_app = free_port();
     site.write_config(new_app, "");
-    site.home.cmd(["nginx", "apply"]).ok();
+    let applied = site.home.cmd(["nginx", "apply"]).run();
+    let log = watcher.log();
+    assert_eq!(applied.code, 0, "{}\nwatch said:\n{log}", applied.stderr);
     let read = || std::fs::read_to_string(site.site_file()).unwrap();
     assert!(read().contains(&upstream(new_app)), "{}", read());
 
@@ -111,9 +115,9 @@ fn a_paused_sandbox_loses_its_route_until_resumed() {
     assert_eq!(status(&client, &route), 404);
 
     pause(&docker, &sandbox, false);
-    wait_status(&client, &route, 200, ROUTABLE_WITHIN);
     watcher.wait_line(&format!(
         "+ /runtime/{}/ → {} (resumed)",
         sandbox.port, sandbox.name
     ));
+    assert_eq!(status(&client, &route), 200);
 }
