@@ -19,7 +19,6 @@ use crate::names::{Domain, Name};
 use crate::nginx::apply::Outcome;
 use crate::paths::Paths;
 use crate::renew::{self, LeafCheck};
-use crate::watch::service::{self, Service};
 use crate::{client_steps, ui};
 
 use super::ca::{load, when};
@@ -72,47 +71,9 @@ pub fn run(paths: &Paths, args: UpArgs) -> Result<()> {
         Outcome::DryRun { .. } => unreachable!("apply without --dry-run never reports a dry run"),
     }
     if profile.sandbox_vars().is_some() {
-        set_up_watch(&config, paths, args.no_watch, &mut changes)?;
+        super::watch::set_up_service(&config, paths, args.no_watch, &mut changes);
     }
     report(&config, &ca, &changes)
-}
-
-/// `ohproxy watch` as a service where systemd runs; elsewhere, says how to run it.
-fn set_up_watch(
-    config: &Config,
-    paths: &Paths,
-    no_watch: bool,
-    changes: &mut Vec<String>,
-) -> Result<()> {
-    if no_watch {
-        ui::status(format!(
-            "watch: not set up (--no-watch); {}",
-            service::manual_hint(paths)
-        ));
-        return Ok(());
-    }
-    let Some(service) = Service::locate(config) else {
-        ui::status(format!(
-            "watch: systemd does not run here; {}",
-            service::manual_hint(paths)
-        ));
-        return Ok(());
-    };
-    let binary = std::env::current_exe().context("finding the ohproxy binary")?;
-    let text = service::unit(config, paths, &binary, service.user);
-    if service.install(&text)? {
-        ui::status(format!(
-            "watch: installed {} and started it",
-            service.unit_file().display()
-        ));
-        changes.push("watch service".into());
-    } else {
-        ui::status(format!(
-            "watch: {} is current and running",
-            service.unit_name
-        ));
-    }
-    Ok(())
 }
 
 /// The config, written from `--domain` when there is none yet.

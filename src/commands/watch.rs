@@ -1,9 +1,10 @@
 //! `ohproxy watch [--once]`: keeps the site's `/runtime/<port>/` allow-list in step with
-//! the running OpenHands sandboxes, and says which ports came and went and why.
+//! the running OpenHands sandboxes, and says which ports came and went and why; and the
+//! part of `ohproxy up` that sets watch up as a service.
 
 use std::collections::HashMap;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::cli::WatchArgs;
 use crate::config::Config;
@@ -13,6 +14,7 @@ use crate::nginx::sandbox_ports;
 use crate::paths::Paths;
 use crate::ui;
 use crate::watch::run::{AFTER_EVENT, PERIODIC, Report, Watch};
+use crate::watch::service::{self, Service};
 
 use super::up::runtime;
 
@@ -41,6 +43,58 @@ pub fn run(paths: &Paths, args: WatchArgs) -> Result<()> {
         watch.follow(show).await;
         Ok(())
     })
+}
+
+/// `ohproxy watch` as a service where systemd runs; elsewhere, says how to run it. It
+/// never fails `up`, whose container and nginx are in place by now: when systemctl fails
+/// (no user bus under `sudo -u`, inside a container), one warning says how to run watch
+/// by hand.
+pub(super) fn set_up_service(
+    config: &Config,
+    paths: &Paths,
+    no_watch: bool,
+    changes: &mut Vec<String>,
+) {
+    if no_watch {
+        ui::status(format!(
+            "watch: not set up (--no-watch); {}",
+            service::manual_hint(paths)
+        ));
+        return;
+    }
+    let Some(service) = Service::locate(config) else {
+        ui::status(format!(
+            "watch: systemd does not run here; {}",
+            service::manual_hint(paths)
+        ));
+        return;
+    };
+    let installed = std::env::current_exe()
+        .context("finding the ohproxy binary")
+        .and_then(|binary| service.install(&service::unit(config, paths, &binary, service.user)));
+    match installed {
+        Ok(true) => {
+            ui::status(format!(
+                "watch: installed {} and started it",
+                service.unit_file().display()
+            ));
+            changes.push("watch service".into());
+        }
+        Ok(false) => ui::status(format!(
+            "watch: {} is current and running",
+            service.unit_name
+        )),
+        Err(e) => {
+            ui::warn(format!(
+                "watch: the service is not set up ({e:#}); {}",
+                service::manual_hint(paths)
+            ));
+            return;
+        }
+    }
+    if let Some(hint) = service.linger_hint() {
+        ui::status(format!("watch: {hint}"));
+    }
 }
 
 /// One report as status lines.

@@ -2,14 +2,16 @@
 //! again shortly after each sandbox event (debounced), and every minute in case an event
 //! was missed. A lost engine is reconnected with backoff and followed by a full sync; while
 //! it cannot be reached, routes are removed, since its ports may be someone else's by now.
-//! A refused apply leaves nginx as it was (the apply rolls back) and is retried.
+//! A refused apply leaves nginx as it was (the apply rolls back) and is retried. Every sync
+//! reads the config file afresh, so an apply renders the site the user last configured;
+//! a config that no longer loads stops the syncs, leaving nginx as it is, until it does.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use bollard::models::EventMessage;
 use bollard::query_parameters::EventsOptions;
 use futures_util::StreamExt;
@@ -17,6 +19,7 @@ use futures_util::StreamExt;
 use super::{Diff, Routes, diff, live_routes};
 use crate::config::Config;
 use crate::docker::Engine;
+use crate::names::Domain;
 use crate::nginx::{apply, sandbox_ports};
 use crate::openhands::SANDBOX_NAME_PREFIX;
 use crate::paths::Paths;
@@ -47,20 +50,43 @@ pub enum Report {
     Connected { host: String },
 }
 
-/// The watcher's memory: the container each routed port belongs to.
+/// The watcher's memory: the site it keeps and the container each routed port belongs to.
 pub struct Watch<'a> {
-    config: &'a Config,
     paths: &'a Paths,
+    /// The config's domain when watch started: the one site this watch writes to.
+    domain: Domain,
     known: Routes,
 }
 
 impl<'a> Watch<'a> {
-    pub fn new(config: &'a Config, paths: &'a Paths) -> Watch<'a> {
+    /// A watch for the site of `config`, the config file as it was read at start.
+    pub fn new(config: &Config, paths: &'a Paths) -> Watch<'a> {
         Watch {
-            config,
             paths,
+            domain: config.domain.clone(),
             known: Routes::new(),
         }
+    }
+
+    /// The config file as it is now. Another domain is another site, whose allow-list a
+    /// watch started for it keeps; two watches must not apply the same site at once.
+    fn config(&self) -> Result<Config> {
+        let config = Config::load(&self.paths.config_file)?;
+        if config.domain != self.domain {
+            bail!(
+                "{} now names domain {}, not {}; restart watch to follow the new site",
+                self.paths.config_file.display(),
+                config.domain,
+                self.domain
+            );
+        }
+        if !sandbox_ports::enabled(&config) {
+            bail!(
+                "openhands.version in {} is now a 0.x version, which has no sandboxes",
+                self.paths.config_file.display()
+            );
+        }
+        Ok(config)
     }
 
     /// Makes the allow-list equal to `live`, applying only when the set of ports changed.
@@ -70,7 +96,8 @@ impl<'a> Watch<'a> {
         why: &HashMap<String, String>,
         default_why: &str,
     ) -> Result<Report> {
-        let installed = sandbox_ports::installed(self.config, self.paths)?;
+        let config = self.config()?;
+        let installed = sandbox_ports::installed(&config, self.paths)?;
         let diff = diff(&installed, &self.known, live, why, default_why);
         if diff.is_empty() {
             self.known = live.clone();
@@ -80,7 +107,7 @@ impl<'a> Watch<'a> {
             });
         }
         let ports: BTreeSet<u16> = live.keys().copied().collect();
-        apply::apply_sandbox_ports(self.config, self.paths, &ports)?;
+        apply::apply_sandbox_ports(&config, self.paths, &ports)?;
         self.known = live.clone();
         Ok(Report::Applied {
             diff,
@@ -203,13 +230,15 @@ impl<'a> Watch<'a> {
     /// Without the engine nobody can tell whether a routed port still belongs to a
     /// sandbox, so every route goes.
     fn on_doubt_remove_all(&mut self, cause: &str, report: &mut impl FnMut(Report)) {
-        let installed = sandbox_ports::installed(self.config, self.paths).unwrap_or_default();
-        if installed.is_empty() {
+        let installed = self
+            .config()
+            .and_then(|config| sandbox_ports::installed(&config, self.paths));
+        if installed.as_ref().is_ok_and(BTreeSet::is_empty) {
             return;
         }
         let why = HashMap::new();
         let reason = format!("the engine cannot be reached ({cause})");
-        match self.sync_to(&Routes::new(), &why, &reason) {
+        match installed.and_then(|_| self.sync_to(&Routes::new(), &why, &reason)) {
             Ok(done) => report(done),
             Err(e) => report(Report::Trouble {
                 what: format!("removing routes while the engine is away: {e:#}"),
@@ -226,9 +255,13 @@ fn container_events() -> EventsOptions {
             ("type".to_string(), vec!["container".to_string()]),
             (
                 "event".to_string(),
-                ["start", "die", "destroy", "stop", "kill"]
-                    .map(str::to_string)
-                    .to_vec(),
+                // A paused sandbox's port takes connections that never get an answer, so
+                // its route goes while it is paused.
+                [
+                    "start", "die", "destroy", "stop", "kill", "pause", "unpause",
+                ]
+                .map(str::to_string)
+                .to_vec(),
             ),
         ])),
         ..Default::default()
@@ -255,6 +288,8 @@ fn describe(action: &str) -> String {
         "stop" => "stopped",
         "kill" => "killed",
         "destroy" => "removed",
+        "pause" => "paused",
+        "unpause" => "resumed",
         other => other,
     }
     .to_string()

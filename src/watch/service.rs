@@ -12,6 +12,10 @@ use crate::config::Config;
 use crate::fsx;
 use crate::paths::Paths;
 
+/// systemd keeps a file here, named after the user, for each user whose services run
+/// without a login session and start at boot (`loginctl enable-linger`).
+const LINGER_DIR: &str = "/var/lib/systemd/linger";
+
 /// Where the unit goes and how systemctl is called for it.
 #[derive(Debug, Clone)]
 pub struct Service {
@@ -57,20 +61,48 @@ impl Service {
     }
 
     /// Writes the unit, reloads systemd and enables and starts the service. Returns
-    /// whether the unit file changed.
+    /// whether the unit file changed. When systemctl fails, the previous unit file (or
+    /// none) is put back, so the next run writes and loads it again.
     pub fn install(&self, text: &str) -> Result<bool> {
         let path = self.unit_file();
-        let changed = std::fs::read_to_string(&path).ok().as_deref() != Some(text);
+        let previous = std::fs::read_to_string(&path).ok();
+        let changed = previous.as_deref() != Some(text);
         if changed {
             fsx::create_dir(&self.unit_dir, 0o755)?;
             fsx::write_atomic(&path, text.as_bytes(), 0o644)?;
+        }
+        let started = self.start(changed);
+        if started.is_err() && changed {
+            match &previous {
+                Some(old) => fsx::write_atomic(&path, old.as_bytes(), 0o644)?,
+                None => fsx::remove_if_exists(&path)?,
+            }
+        }
+        started.map(|()| changed)
+    }
+
+    fn start(&self, changed: bool) -> Result<()> {
+        if changed {
             self.systemctl(&["daemon-reload"])?;
         }
         self.systemctl(&["enable", "--now", &self.unit_name])?;
         if changed {
             self.systemctl(&["restart", &self.unit_name])?;
         }
-        Ok(changed)
+        Ok(())
+    }
+
+    /// For a user unit while lingering is off for this user: how to keep the service
+    /// running after logout and have it start at boot.
+    pub fn linger_hint(&self) -> Option<String> {
+        if !self.user {
+            return None;
+        }
+        let user = ["USER", "LOGNAME"]
+            .into_iter()
+            .filter_map(|key| std::env::var(key).ok())
+            .find(|name| !name.is_empty());
+        linger_hint_for(user.as_deref(), Path::new(LINGER_DIR))
     }
 
     /// Stops, disables and removes the unit; false when there was none.
@@ -95,11 +127,17 @@ impl Service {
             .output()
             .with_context(|| format!("running {} {}", self.systemctl.display(), args.join(" ")))?;
         if !out.status.success() {
-            bail!(
-                "`systemctl {}` failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let said: Vec<&str> = stderr
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            let shown = args.join(" ");
+            if said.is_empty() {
+                bail!("`systemctl {shown}` failed with {}", out.status);
+            }
+            bail!("`systemctl {shown}` failed: {}", said.join("; "));
         }
         Ok(())
     }
@@ -161,6 +199,19 @@ pub fn manual_hint(paths: &Paths) -> String {
     )
 }
 
+/// The lingering hint, unless `linger_dir` holds this user's file; without a user name,
+/// `loginctl` acts on whoever runs it.
+fn linger_hint_for(user: Option<&str>, linger_dir: &Path) -> Option<String> {
+    if user.is_some_and(|name| linger_dir.join(name).exists()) {
+        return None;
+    }
+    let arg = user.map(|name| format!(" {name}")).unwrap_or_default();
+    Some(format!(
+        "a user service stops at logout and starts at boot only with lingering on: run \
+         `loginctl enable-linger{arg}` once"
+    ))
+}
+
 fn is_root() -> bool {
     // The effective uid, without unsafe code: /proc/self is owned by it.
     use std::os::unix::fs::MetadataExt;
@@ -172,6 +223,30 @@ fn is_root() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_linger_hint_names_the_user_until_lingering_is_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let hint = linger_hint_for(Some("ann"), dir.path()).unwrap();
+        assert!(hint.contains("`loginctl enable-linger ann`"), "{hint}");
+        let bare = linger_hint_for(None, dir.path()).unwrap();
+        assert!(bare.contains("`loginctl enable-linger`"), "{bare}");
+
+        std::fs::write(dir.path().join("ann"), "").unwrap();
+        assert_eq!(linger_hint_for(Some("ann"), dir.path()), None);
+        assert!(linger_hint_for(Some("bob"), dir.path()).is_some());
+    }
+
+    #[test]
+    fn a_system_unit_needs_no_linger_hint() {
+        let service = Service {
+            unit_dir: PathBuf::from("/etc/systemd/system"),
+            unit_name: "ohproxy-watch-a.service".into(),
+            systemctl: PathBuf::from("systemctl"),
+            user: false,
+        };
+        assert_eq!(service.linger_hint(), None);
+    }
 
     #[test]
     fn quoting_keeps_values_whole() {

@@ -4,7 +4,8 @@
 //! WebSocket, trusting only our CA; ports that are not sandboxes answer 404; a stopped
 //! sandbox loses its route; encoded paths and queries arrive as sent; an open WebSocket
 //! survives the reload another sandbox causes; watch outlives its event stream and drops
-//! routes while the engine cannot be asked.
+//! routes while the engine cannot be asked; it applies the config file as it is now and
+//! drops the route of a paused sandbox until it is resumed.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -20,6 +21,7 @@ use crate::support::sandbox::{Forwarder, Sandbox, Sandboxes};
 use crate::support::site::Site;
 
 mod app;
+mod follow;
 
 const DOMAIN: &str = "oh-sandbox.home.arpa";
 /// How long a new sandbox may take to become routable with watch running.

@@ -2,15 +2,18 @@
 //! in for OpenHands): it carries the public sandbox URL pattern, the web URL, the CA bundle
 //! (system roots plus ours, read-only) and the host entry for the domain, and fetches a
 //! sandbox's `/health` through nginx itself, the way OpenHands checks its sandboxes; the
-//! sandbox reaches the app at the callback address OpenHands gives it. `up`
-//! writes the watch service unit where it is told systemd keeps units, and `down` removes
-//! it.
+//! sandbox reaches the app at the callback address OpenHands gives it. `up` writes the
+//! watch service unit where it is told systemd keeps units, or, when systemctl fails,
+//! succeeds all the same, warns and says how to run watch by hand; `down` removes the unit
+//! and empties the sandbox allow-list, so no sandbox port stays routed.
 
+use std::path::Path;
 use std::process::Command;
 
 use crate::docker_up::{DOMAIN, Setup, assert_ok};
+use crate::support::Output;
 use crate::support::docker::Cleanup;
-use crate::support::sandbox::Sandboxes;
+use crate::support::sandbox::{Sandbox, Sandboxes};
 use crate::support::testapp::http_get;
 
 const BUNDLE: &str = "/etc/ohproxy/ca-bundle.pem";
@@ -23,14 +26,42 @@ fn the_app_reaches_a_sandbox_through_nginx_with_our_ca() {
         return;
     };
     let units = setup.home.path().join("units");
+    let unit = units.join(format!("ohproxy-watch-{DOMAIN}.service"));
     let image = crate::support::docker::test_image();
-    let out = setup
-        .home
-        .cmd(["up", "--pull", "never", "--image", &image, "--wait", "30"])
-        .env("OHPROXY_SYSTEMD_DIR", &units)
-        .env("OHPROXY_SYSTEMCTL", "true")
-        .run();
+    let up = |systemctl: &str| {
+        setup
+            .home
+            .cmd(["up", "--pull", "never", "--image", &image, "--wait", "30"])
+            .env("OHPROXY_SYSTEMD_DIR", &units)
+            .env("OHPROXY_SYSTEMCTL", systemctl)
+            .run()
+    };
+
+    // systemctl fails (no bus): the container and nginx are up all the same, one warning
+    // says how to run watch by hand, and no unit is left that systemd did not take.
+    let out = up("false");
     assert_ok(&out);
+    let warning = "warning: watch: the service is not set up (`systemctl daemon-reload` failed";
+    let hint = format!(
+        "); run `ohproxy --config {} watch &`",
+        setup.config_file().display()
+    );
+    let line = out.stderr.lines().find(|l| l.starts_with(warning));
+    assert!(
+        line.is_some_and(|l| l.contains(&hint)),
+        "no one-line warning with the hint:\n{}",
+        out.stderr
+    );
+    assert!(!unit.exists(), "{} left behind", unit.display());
+    assert!(
+        out.stderr.contains("OpenHands is at https://"),
+        "{}",
+        out.stderr
+    );
+
+    let out = up("true");
+    assert_ok(&out);
+    assert!(out.stderr.contains("watch: installed"), "{}", out.stderr);
     let https = setup.nginx.as_ref().unwrap().https_port;
     let origin = format!("https://{DOMAIN}:{https}");
 
@@ -121,7 +152,6 @@ fn the_app_reaches_a_sandbox_through_nginx_with_our_ca() {
     );
 
     // The watch service unit.
-    let unit = units.join(format!("ohproxy-watch-{DOMAIN}.service"));
     let text = std::fs::read_to_string(&unit).unwrap();
     assert!(text.contains(" watch\n"), "{text}");
     assert!(text.contains("Restart=always"), "{text}");
@@ -137,17 +167,52 @@ fn the_app_reaches_a_sandbox_through_nginx_with_our_ca() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "systemd-analyze verify: {stderr}");
     }
-    let out = setup
-        .home
-        .cmd(["down"])
-        .env("OHPROXY_SYSTEMD_DIR", &units)
-        .env("OHPROXY_SYSTEMCTL", "true")
-        .run();
-    assert_ok(&out);
+    let out = down(&setup, &units, &[]);
     assert!(!unit.exists(), "down left {}", unit.display());
     assert!(
         out.stderr.contains("watch: stopped and removed"),
         "{}",
         out.stderr
     );
+    down_leaves_no_sandbox_routed(&setup, &units, &sandbox, &out);
+}
+
+/// `ohproxy down ARGS` with the unit directory of the test, which must succeed.
+fn down(setup: &Setup, units: &Path, args: &[&str]) -> Output {
+    let out = setup
+        .home
+        .cmd(["down"].iter().chain(args))
+        .env("OHPROXY_SYSTEMD_DIR", units)
+        .env("OHPROXY_SYSTEMCTL", "true")
+        .run();
+    assert_ok(&out);
+    out
+}
+
+/// With nothing left to keep it current, `down` (which printed `out`) emptied the
+/// allow-list: the sandbox, still running, is no longer reachable through the site, which
+/// stays installed. With `--nginx` the site goes, and an apply afterwards routes nothing
+/// from before.
+fn down_leaves_no_sandbox_routed(setup: &Setup, units: &Path, sandbox: &Sandbox, out: &Output) {
+    let emptied = "nginx: emptied the sandbox allow-list ";
+    assert!(out.stderr.contains(emptied), "{}", out.stderr);
+    let client = setup.client();
+    let route = format!("/runtime/{}/health", sandbox.port);
+    let direct = format!("127.0.0.1:{}", sandbox.port);
+    assert_eq!(client.get(&route).status, 404);
+    assert_eq!(http_get(&direct, "/health").unwrap().0, 200);
+    let nginx = setup.nginx.as_ref().unwrap();
+    let site_file = nginx.site_dir().join(format!("ohproxy-{DOMAIN}.conf"));
+    assert!(site_file.exists(), "down without --nginx removed the site");
+    let again = down(setup, units, &[]);
+    assert!(!again.stderr.contains(emptied), "{}", again.stderr);
+
+    setup.home.cmd(["watch", "--once"]).ok();
+    assert_eq!(client.get(&route).status, 200);
+    let out = down(setup, units, &["--nginx"]);
+    assert!(out.stderr.contains(emptied), "{}", out.stderr);
+    assert!(!site_file.exists(), "down --nginx left the site");
+    setup.home.cmd(["nginx", "apply"]).ok();
+    assert_eq!(client.get(&route).status, 404);
+    assert_eq!(http_get(&direct, "/health").unwrap().0, 200);
 }
