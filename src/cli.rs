@@ -90,10 +90,19 @@ pub struct NameArg {
     pub name: String,
 }
 
+#[derive(Debug, Args)]
+pub struct ClientAddArgs {
+    pub name: String,
+    /// Encrypt the bundle with 3DES and a SHA-1 MAC, which Apple's importers (iPhone, iPad,
+    /// the macOS Keychain) open when they refuse the AES-256 default
+    #[arg(long)]
+    pub legacy: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Issue a client certificate and write it as a PKCS#12 bundle with a new password
-    Add(NameArg),
+    Add(ClientAddArgs),
     /// Revoke a client certificate: nginx refuses it from the next apply on
     Revoke(NameArg),
     /// List the client certificates

@@ -6,7 +6,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use p12_keystore::{Certificate, KeyStore, KeyStoreEntry, PrivateKey, PrivateKeyChain};
+use p12_keystore::{
+    Certificate, EncryptionAlgorithm, KeyStore, KeyStoreEntry, MacAlgorithm, PrivateKey,
+    PrivateKeyChain,
+};
 use rcgen::{CertificateRevocationListParams, KeyIdMethod, RevokedCertParams, SerialNumber};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -96,7 +99,13 @@ impl Register {
 
 /// Issues a client certificate and writes its PKCS#12 bundle into `dir` (0600). The name
 /// must be new: a revoked client keeps its name, so the register stays unambiguous.
-pub fn add(ca: &Ca, register: &mut Register, name: &str, dir: &Path) -> Result<Issued> {
+pub fn add(
+    ca: &Ca,
+    register: &mut Register,
+    name: &str,
+    format: BundleFormat,
+    dir: &Path,
+) -> Result<Issued> {
     check_name(name)?;
     if register.find(name).is_some() {
         return Err(invalid(format!("client {name:?} already exists")))
@@ -112,7 +121,7 @@ pub fn add(ca: &Ca, register: &mut Register, name: &str, dir: &Path) -> Result<I
     };
     let leaf = crate::leaf::issue(ca, &request).context("issuing the client certificate")?;
     let password = Password::generate();
-    let bundle = pkcs12(ca, &leaf, name, &password)?;
+    let bundle = pkcs12(ca, &leaf, name, &password, format)?;
 
     fsx::create_dir(dir, 0o700)?;
     let path = dir.join(format!("{name}.p12"));
@@ -207,9 +216,24 @@ pub fn crl_needs_renewal(path: &Path) -> bool {
     }
 }
 
-/// The key, the client certificate and the CA in one bundle, encrypted with `password`
-/// (PBES2 with AES-256 and an HMAC-SHA256 MAC, what `openssl pkcs12` writes by default).
-fn pkcs12(ca: &Ca, leaf: &crate::leaf::Leaf, name: &str, password: &Password) -> Result<Vec<u8>> {
+/// How a bundle is encrypted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BundleFormat {
+    /// PBES2 with AES-256 and an HMAC-SHA256 MAC, what `openssl pkcs12` writes by default.
+    Modern,
+    /// 3DES and an HMAC-SHA1 MAC (`openssl pkcs12 -legacy` without RC2), which Apple's
+    /// importers still expect. Weak only against a weak password, and ours are random.
+    Legacy,
+}
+
+/// The key, the client certificate and the CA in one bundle, encrypted with `password`.
+fn pkcs12(
+    ca: &Ca,
+    leaf: &crate::leaf::Leaf,
+    name: &str,
+    password: &Password,
+    format: BundleFormat,
+) -> Result<Vec<u8>> {
     let der = |pem: &str| -> Result<Vec<u8>> {
         let (_, block) =
             x509_parser::pem::parse_x509_pem(pem.as_bytes()).context("reading a PEM block")?;
@@ -222,10 +246,14 @@ fn pkcs12(ca: &Ca, leaf: &crate::leaf::Leaf, name: &str, password: &Password) ->
     let chain = PrivateKeyChain::new(key_id, key, [cert, root]);
     let mut store = KeyStore::new();
     store.add_entry(name, KeyStoreEntry::PrivateKeyChain(chain));
-    store
-        .writer(password.reveal())
-        .write()
-        .context("writing the PKCS#12 bundle")
+    let writer = store.writer(password.reveal());
+    let writer = match format {
+        BundleFormat::Modern => writer,
+        BundleFormat::Legacy => writer
+            .encryption_algorithm(EncryptionAlgorithm::PbeWithShaAnd3KeyTripleDesCbc)
+            .mac_algorithm(MacAlgorithm::HmacSha1),
+    };
+    writer.write().context("writing the PKCS#12 bundle")
 }
 
 #[cfg(test)]
@@ -237,7 +265,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ca = Ca::create(&dir.path().join("ca"), KeyType::EcdsaP256).unwrap();
         let mut register = Register::default();
-        let issued = add(&ca, &mut register, "phone", &dir.path().join("clients")).unwrap();
+        let issued = add(
+            &ca,
+            &mut register,
+            "phone",
+            BundleFormat::Modern,
+            &dir.path().join("clients"),
+        )
+        .unwrap();
         let bundle = std::fs::read(&issued.bundle).unwrap();
         let store = KeyStore::from_pkcs12(
             &bundle,
@@ -249,7 +284,16 @@ mod tests {
         assert_eq!((alias, chain.certs().len()), ("phone", 2));
         assert!(KeyStore::from_pkcs12(&bundle, "wrong", Default::default()).is_err());
 
-        assert!(add(&ca, &mut register, "phone", &dir.path().join("c2")).is_err());
+        assert!(
+            add(
+                &ca,
+                &mut register,
+                "phone",
+                BundleFormat::Modern,
+                &dir.path().join("c2")
+            )
+            .is_err()
+        );
         assert!(revoke(&mut register, "tablet").is_err());
         revoke(&mut register, "phone").unwrap();
         assert!(revoke(&mut register, "phone").is_err());

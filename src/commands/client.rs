@@ -21,7 +21,13 @@ pub fn run(paths: &Paths, command: ClientCommand) -> Result<()> {
         ClientCommand::Add(arg) => {
             clients::check_name(&arg.name)?;
             let ca = load(&config.ca_dir(paths))?;
-            let issued = clients::add(&ca, &mut register, &arg.name, &access::bundle_dir(paths))?;
+            let format = if arg.legacy {
+                clients::BundleFormat::Legacy
+            } else {
+                clients::BundleFormat::Modern
+            };
+            let dir = access::bundle_dir(paths);
+            let issued = clients::add(&ca, &mut register, &arg.name, format, &dir)?;
             access::write_crl(paths, &ca, &mut register)?;
             ui::status(format!(
                 "issued client certificate {:?} (serial {}, expires {})",

@@ -163,3 +163,57 @@ fn stranger_identity(work: &Path) -> PathBuf {
     std::fs::write(&key, both).unwrap();
     key
 }
+
+/// `client add --legacy` writes the bundle Apple's importers open (3DES, SHA-1 MAC); the
+/// default is PBES2/AES-256 with a SHA-256 MAC. Both open with the printed password only,
+/// and the legacy one's certificate gets in like any other.
+#[test]
+fn legacy_bundles_use_the_format_apple_devices_import() {
+    let Some(site) = Site::new("client-cert", |home| {
+        home.cmd(["client", "add", "laptop"]).ok();
+    }) else {
+        return;
+    };
+    let bundles = site.home.state().join("access").join("clients");
+    let work = site.home.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let ipad = site.home.cmd(["client", "add", "ipad", "--legacy"]).ok();
+    let modern = site.home.cmd(["client", "add", "pixel"]).ok();
+
+    let info = |name: &str, password: &str| {
+        let pass = format!("pass:{password}");
+        let bundle = bundles.join(format!("{name}.p12"));
+        let args = [
+            "pkcs12",
+            "-info",
+            "-noout",
+            "-in",
+            bundle.to_str().unwrap(),
+            "-passin",
+            &pass,
+        ];
+        let out = tool("openssl", args);
+        assert!(out.status.success(), "{name}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let legacy = info("ipad", ipad.stdout.trim());
+    assert!(legacy.contains("MAC: sha1"), "{legacy}");
+    assert!(
+        legacy.contains("pbeWithSHA1And3-KeyTripleDES-CBC") && !legacy.contains("PBES2"),
+        "{legacy}"
+    );
+    let default = info("pixel", modern.stdout.trim());
+    assert!(default.contains("MAC: sha256"), "{default}");
+    assert!(
+        default.contains("PBES2") && default.contains("AES-256-CBC"),
+        "{default}"
+    );
+    assert!(!tool_ok(&bundles.join("ipad.p12"), "wrong password"));
+
+    let identity = pem_from_p12(
+        &bundles.join("ipad.p12"),
+        ipad.stdout.trim(),
+        &work.join("ipad.pem"),
+    );
+    assert_eq!(site.client_with(&identity).get("/").status, 200);
+}
