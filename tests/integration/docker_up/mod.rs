@@ -172,6 +172,12 @@ fn up_from_nothing_then_again_status_and_down() {
         "{}",
         out.stderr
     );
+    // The watch unit of 1.x goes to the test's home, never to the host's systemd.
+    let unit = setup
+        .home
+        .systemd_dir()
+        .join(format!("ohproxy-watch-{DOMAIN}.service"));
+    assert!(unit.is_file(), "{}", out.stderr);
     let info = setup.inspect().unwrap();
     let labels = info.config.clone().unwrap().labels.unwrap();
     assert_eq!(labels["dev.ohproxy.managed"], "true");
