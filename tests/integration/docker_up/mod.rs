@@ -373,4 +373,18 @@ fn changed_setting_recreates_and_stopped_container_is_started() {
     );
     assert_eq!(setup.id(), second, "started, not recreated");
     assert_eq!(setup.client().get("/health").status, 200);
+
+    // A new CA: the bundle, mounted as one file, would keep the old CA in a running
+    // container, so the container is recreated.
+    setup.home.cmd(["ca", "replace", "--force"]).ok();
+    let out = setup.up();
+    assert_ok(&out);
+    assert!(
+        out.stderr
+            .contains("recreated because the settings changed"),
+        "{}",
+        out.stderr
+    );
+    assert_ne!(setup.id(), second);
+    assert_eq!(setup.client().get("/health").status, 200);
 }
