@@ -134,7 +134,7 @@ fn owned(engine: &Docker, config_file: &Path) -> Vec<ContainerSummary> {
 impl Drop for Setup {
     fn drop(&mut self) {
         let (engine, config_file) = (self.engine.clone(), self.config_file());
-        // A thread of its own, so that dropping while a test panics inside `block_on` works.
+        // A thread of its own, so that dropping inside an async context works too.
         let _ = std::thread::spawn(move || {
             for id in owned(&engine, &config_file)
                 .into_iter()
