@@ -49,6 +49,7 @@ pub enum DockerError {
         secs: u64,
         last: String,
     },
+    /// A replacement failed and was removed; the old container was put back and started.
     #[error("{cause}; {}", restored(name, old_id, restore_error.as_deref()))]
     Replacement {
         cause: Box<DockerError>,
