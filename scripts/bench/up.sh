@@ -62,7 +62,8 @@ container = "ohproxy-bench-$$"
 image = "$image"
 TOML
 export OHPROXY_HOME="$work/home"
-up() { HOME="$work/user-home" "$ohproxy" -q up --pull never; }
+# --no-watch: the benchmark never installs a systemd unit on the host it runs on.
+up() { HOME="$work/user-home" "$ohproxy" -q up --pull never --no-watch; }
 up
 
 # The same container for compose: same image, env, mounts, loopback port, host mapping.

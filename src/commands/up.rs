@@ -10,7 +10,7 @@ use crate::ca::{self, Ca};
 use crate::cli::UpArgs;
 use crate::config::{Config, KeyType};
 use crate::docker::converge::{self, Action, Converged};
-use crate::docker::ready::{self, Probe};
+use crate::docker::ready::Probe;
 use crate::docker::spec::{self, Spec};
 use crate::docker::{Engine, pull, sandbox_env, with_hint};
 use crate::error::{WithHint, invalid};
@@ -173,33 +173,22 @@ async fn container(
         ui::status(format!("image: pulled {}", spec.image));
     }
 
-    let converged = converge::converge(engine, spec, &image_id, &paths.config_file)
-        .await
-        .map_err(with_hint)?;
     let name = &spec.name;
-    let short = converge::short(&converged.id);
-    match &converged.action {
-        Action::Unchanged => ui::status(format!("container {name}: running, up to date ({short})")),
-        Action::Started => ui::status(format!("container {name}: started ({short})")),
-        Action::Created => ui::status(format!("container {name}: created ({short})")),
-        Action::Recreated { old_id, reason } => ui::status(format!(
-            "container {name}: recreated because {reason} ({} replaced by {short})",
-            converge::short(old_id)
-        )),
-    }
-    if converged.action != Action::Unchanged {
-        changes.push(format!("container {name}"));
-    }
-
     let probe = Probe {
         name: name.clone(),
         port: spec.app_port,
         path: spec.health_path.clone(),
         timeout: Duration::from_secs(args.wait),
     };
-    let took = ready::wait(engine, &converged.id, &probe)
+    let (converged, took) =
+        converge::converge(engine, spec, &image_id, &paths.config_file, &probe, |c| {
+            ui::status(container_line(name, c));
+        })
         .await
         .map_err(with_hint)?;
+    if converged.action != Action::Unchanged {
+        changes.push(format!("container {name}"));
+    }
     ui::status(format!(
         "app: answered on http://127.0.0.1:{}{} after {:.1} s",
         spec.app_port,
@@ -207,6 +196,23 @@ async fn container(
         took.as_secs_f64()
     ));
     Ok(converged)
+}
+
+/// What converging did to the container, said as soon as it runs.
+fn container_line(name: &str, converged: &Converged) -> String {
+    let short = converge::short(&converged.id);
+    match &converged.action {
+        Action::Unchanged => format!("container {name}: running, up to date ({short})"),
+        Action::Started => format!("container {name}: started ({short})"),
+        Action::Created => format!("container {name}: created ({short})"),
+        Action::Recreated { old_id, reason } => {
+            let old = converge::short(old_id);
+            format!(
+                "container {name}: recreated because {reason} ({old} replaced by {short}; \
+                 {old} is kept, stopped, until the app answers)"
+            )
+        }
+    }
 }
 
 /// A runtime for the Docker calls of one command.

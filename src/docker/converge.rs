@@ -1,11 +1,12 @@
-//! Bringing the live container to the spec, as compose does: nothing when it runs with
-//! the same spec hash and image; start it when it is only stopped; otherwise create the
-//! replacement under a temporary name first, and only then stop and remove the old one,
-//! so a failed create leaves the old app running. A same-named container without our
-//! label is never touched.
+//! Bringing the live container to the spec, as compose does, and waiting until its app
+//! answers: nothing when it runs with the same spec hash and image; start it when it is
+//! only stopped; create it when there is none; otherwise replace it (see `replace`), so
+//! that a failed replacement leaves the old app running. A same-named container without
+//! our label is never touched.
 
 use std::net::TcpListener;
 use std::path::Path;
+use std::time::Duration;
 
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder,
@@ -13,8 +14,9 @@ use bollard::query_parameters::{
 };
 
 use super::observe::{self, Observed};
+use super::ready::{self, Probe};
 use super::spec::Spec;
-use super::{DockerError, Engine, api, is_status, labels};
+use super::{DockerError, Engine, api, is_status, labels, replace};
 
 /// Seconds the app gets to shut down cleanly when it is stopped.
 pub const STOP_SECONDS: i32 = 10;
@@ -39,22 +41,24 @@ pub struct Converged {
     pub id: String,
 }
 
-/// Converges the container named in the spec; `image_id` is the id of the spec's image.
+/// Converges the container named in the spec and waits until its app answers the probe;
+/// `image_id` is the id of the spec's image. `started` hears what was done as soon as the
+/// container runs, before the wait. Returns how long the app took to answer.
 pub async fn converge(
     engine: &Engine,
     spec: &Spec,
     image_id: &str,
     config_file: &Path,
-) -> Result<Converged, DockerError> {
+    probe: &Probe,
+    started: impl FnOnce(&Converged),
+) -> Result<(Converged, Duration), DockerError> {
+    replace::recover(engine, spec).await?;
     let current = observe::container(engine, &spec.name).await?;
     let Some(current) = current else {
         check_port_free(spec.app_port)?;
         let id = create(engine, spec, &spec.name, config_file, None).await?;
         start(engine, &id, spec.app_port).await?;
-        return Ok(Converged {
-            action: Action::Created,
-            id,
-        });
+        return confirm(engine, Action::Created, id, probe, started).await;
     };
     if !current.managed() {
         return Err(DockerError::Foreign {
@@ -66,25 +70,34 @@ pub async fn converge(
         if !holds_port(&current, spec.app_port) {
             check_port_free(spec.app_port)?;
         }
-        let id = recreate(engine, spec, &current, config_file).await?;
-        let action = Action::Recreated {
-            old_id: current.id,
+        let replacing = replace::Replacing {
+            spec,
+            old: &current,
             reason,
+            config_file,
         };
-        return Ok(Converged { action, id });
+        return replacing.run(engine, probe, started).await;
     }
     if current.running() || current.status == "restarting" {
-        return Ok(Converged {
-            action: Action::Unchanged,
-            id: current.id,
-        });
+        return confirm(engine, Action::Unchanged, current.id, probe, started).await;
     }
     check_port_free(spec.app_port)?;
     start(engine, &current.id, spec.app_port).await?;
-    Ok(Converged {
-        action: Action::Started,
-        id: current.id,
-    })
+    confirm(engine, Action::Started, current.id, probe, started).await
+}
+
+/// Tells `started`, then waits for the app.
+async fn confirm(
+    engine: &Engine,
+    action: Action,
+    id: String,
+    probe: &Probe,
+    started: impl FnOnce(&Converged),
+) -> Result<(Converged, Duration), DockerError> {
+    let converged = Converged { action, id };
+    started(&converged);
+    let took = ready::wait(engine, &converged.id, probe).await?;
+    Ok((converged, took))
 }
 
 /// Why a managed container no longer matches, or `None` when it does.
@@ -98,37 +111,9 @@ pub fn stale(current: &Observed, spec: &Spec, image_id: &str) -> Option<String> 
     None
 }
 
-/// The replacement is created under a temporary name while the old container still runs;
-/// ports are bound only at start, so both can exist.
-async fn recreate(
-    engine: &Engine,
-    spec: &Spec,
-    old: &Observed,
-    config_file: &Path,
-) -> Result<String, DockerError> {
-    let temporary = format!("{}-ohproxy-next", spec.name);
-    // A replacement left by an interrupted run is ours and never started: drop it.
-    if let Some(left) = observe::container(engine, &temporary).await?
-        && left.managed()
-    {
-        remove(engine, &left.id).await?;
-    }
-    let id = create(engine, spec, &temporary, config_file, Some(&old.id)).await?;
-    stop(engine, &old.id).await?;
-    remove(engine, &old.id).await?;
-    let options = RenameContainerOptionsBuilder::default()
-        .name(&spec.name)
-        .build();
-    engine
-        .docker
-        .rename_container(&id, options)
-        .await
-        .map_err(api(format!("renaming {temporary} to {}", spec.name)))?;
-    start(engine, &id, spec.app_port).await?;
-    Ok(id)
-}
-
-async fn create(
+/// Creates the container of the spec under `name`; `replaces` is the id of the container
+/// it is to replace, recorded in a label.
+pub(super) async fn create(
     engine: &Engine,
     spec: &Spec,
     name: &str,
@@ -170,6 +155,16 @@ pub async fn start(engine: &Engine, id: &str, port: u16) -> Result<(), DockerErr
         Err(e) if port_in_use(&e) => Err(DockerError::PortTaken { port }),
         Err(e) => Err(api(format!("starting container {}", short(id)))(e)),
     }
+}
+
+/// Gives a container another name.
+pub(super) async fn rename(engine: &Engine, id: &str, name: &str) -> Result<(), DockerError> {
+    let options = RenameContainerOptionsBuilder::default().name(name).build();
+    engine
+        .docker
+        .rename_container(id, options)
+        .await
+        .map_err(api(format!("renaming container {} to {name}", short(id))))
 }
 
 /// Stops a container, giving the app `STOP_SECONDS` to finish.

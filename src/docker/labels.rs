@@ -11,5 +11,6 @@ pub const VERSION: &str = "dev.ohproxy.openhands-version";
 /// The config file of the setup that owns the container (several setups can share an
 /// engine). Informational: not part of the spec hash.
 pub const CONFIG: &str = "dev.ohproxy.config";
-/// On a replacement while it still has its temporary name: the id it replaces.
+/// On a replacement: the id of the container it replaces. While that container waits
+/// aside, this tells the replacement that was never confirmed.
 pub const REPLACES: &str = "dev.ohproxy.replaces";

@@ -8,6 +8,7 @@ pub mod labels;
 pub mod observe;
 pub mod pull;
 pub mod ready;
+mod replace;
 pub mod sandbox_env;
 pub mod spec;
 
@@ -47,6 +48,16 @@ pub enum DockerError {
         path: String,
         secs: u64,
         last: String,
+    },
+    /// A replacement failed and was removed; the old container was put back and started.
+    #[error("{cause}; {}", restored(name, old_id, restore_error.as_deref()))]
+    Replacement {
+        cause: Box<DockerError>,
+        name: String,
+        old_id: String,
+        log_tail: Vec<String>,
+        /// Why the old container could not be put back, if it could not.
+        restore_error: Option<String>,
     },
     #[error("{action}: {source}")]
     Api {
@@ -91,9 +102,44 @@ impl DockerError {
             DockerError::NotReady { name, .. } => format!(
                 "the container is still running; `docker logs {name}` shows what it is doing"
             ),
+            DockerError::Replacement {
+                cause,
+                log_tail,
+                restore_error,
+                ..
+            } => replacement_hint(cause, log_tail, restore_error.is_some()),
             DockerError::Api { .. } => return None,
         })
     }
+}
+
+/// What became of the old container after a failed replacement.
+fn restored(name: &str, old_id: &str, restore_error: Option<&str>) -> String {
+    match restore_error {
+        None => format!(
+            "the replacement was removed and the previous container {old_id} runs again as {name}"
+        ),
+        Some(e) => format!("putting the previous container {old_id} back as {name} failed: {e}"),
+    }
+}
+
+fn replacement_hint(cause: &DockerError, log_tail: &[String], not_restored: bool) -> String {
+    let mut text = String::new();
+    if !log_tail.is_empty() {
+        text.push_str("the replacement's log ends with:\n");
+        for line in log_tail {
+            text.push_str(&format!("    | {line}\n"));
+        }
+        text.push_str("  ");
+    }
+    if not_restored {
+        text.push_str("run `ohproxy up` again: it puts the previous container back first");
+    } else if let DockerError::PortTaken { .. } = cause {
+        text.push_str(&cause.hint().unwrap_or_default());
+    } else {
+        text.push_str("fix the cause and run `ohproxy up` again");
+    }
+    text
 }
 
 /// Wraps a bollard error with the action it failed in.

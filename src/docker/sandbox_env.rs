@@ -6,8 +6,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
+use sha2::{Digest, Sha256};
 
+use crate::ca;
 use crate::config::Config;
 use crate::fsx;
 use crate::openhands::SandboxVars;
@@ -80,9 +82,19 @@ pub fn bundle_file(paths: &Paths) -> PathBuf {
     paths.state_dir.join("openhands").join("ca-bundle.pem")
 }
 
+/// The SHA-256 fingerprint of our CA, the part of the bundle that changes when the CA is
+/// replaced.
+pub fn ca_fingerprint(config: &Config, paths: &Paths) -> Result<String> {
+    let ca_cert = config.ca_dir(paths).join(ca::CERT_FILE);
+    let pem = std::fs::read(&ca_cert).with_context(|| format!("reading {}", ca_cert.display()))?;
+    let (_, block) = x509_parser::pem::parse_x509_pem(&pem)
+        .map_err(|e| anyhow!("{} is not a PEM certificate: {e}", ca_cert.display()))?;
+    Ok(ca::colon_hex(&Sha256::digest(&block.contents)))
+}
+
 /// Writes the bundle: the first system roots file found, then our CA. Returns its path.
 pub fn write_bundle(config: &Config, paths: &Paths) -> Result<PathBuf> {
-    let ca_cert = config.ca_dir(paths).join("rootCA.pem");
+    let ca_cert = config.ca_dir(paths).join(ca::CERT_FILE);
     let ours = std::fs::read(&ca_cert).with_context(|| format!("reading {}", ca_cert.display()))?;
     let Some(system) = SYSTEM_ROOTS.iter().map(Path::new).find(|p| p.is_file()) else {
         bail!(

@@ -41,6 +41,11 @@ pub struct Spec {
     pub extra_hosts: Vec<String>,
     pub restart: String,
     pub health_path: String,
+    /// For a 1.x profile, the fingerprint of our CA in the bundle. The bundle is mounted as
+    /// one file, and a running container keeps the file it was started with when the file
+    /// is replaced, so a new CA must recreate the container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_fingerprint: Option<String>,
     /// Host directories that must exist before the container starts (mount sources).
     #[serde(skip)]
     pub host_dirs: Vec<PathBuf>,
@@ -107,12 +112,14 @@ impl Spec {
             extra_hosts,
             restart: "unless-stopped".into(),
             health_path: profile.health_path.to_string(),
+            ca_fingerprint: None,
             host_dirs,
         })
     }
 
     /// The spec for this config with the files of this state dir and this engine: for a
-    /// 1.x profile, the CA bundle mounted read-only (`sandbox_env::write_bundle` writes it).
+    /// 1.x profile, the CA bundle mounted read-only (`sandbox_env::write_bundle` writes it)
+    /// and the fingerprint of the CA in it.
     pub fn for_site(
         config: &Config,
         paths: &Paths,
@@ -127,6 +134,7 @@ impl Spec {
                 sandbox_env::bundle_file(paths).display(),
                 sandbox_env::BUNDLE_TARGET
             ));
+            spec.ca_fingerprint = Some(sandbox_env::ca_fingerprint(config, paths)?);
         }
         Ok(spec)
     }
@@ -214,6 +222,8 @@ fn workspace_mount(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ca::Ca;
+    use crate::config::KeyType;
 
     fn config(extra: &str) -> Config {
         let text = format!("domain = \"oh.home.arpa\"\n{extra}");
@@ -290,7 +300,8 @@ mod tests {
         );
         assert_eq!(old.extra_hosts, ["host.docker.internal:host-gateway"]);
 
-        let paths = Paths::resolve(Some(Path::new("/srv/oh/config.toml"))).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let paths = state_with_ca(dir.path());
         let sited = Spec::for_site(&config(""), &paths, None, Path::new("/s")).unwrap();
         let bind = sited.binds.last().unwrap();
         assert!(bind.ends_with("/openhands/ca-bundle.pem:/etc/ohproxy/ca-bundle.pem:ro"));
@@ -348,6 +359,44 @@ mod tests {
             spec(old).hash(),
             spec(&format!("{old}[ports]\nhttps = 8443\n")).hash()
         );
+    }
+
+    /// Paths with the state dir in `dir` and a new CA in it.
+    fn state_with_ca(dir: &Path) -> Paths {
+        let paths = Paths {
+            config_file: dir.join("config.toml"),
+            state_dir: dir.join("state"),
+            caroot_env: None,
+        };
+        Ca::create(&paths.default_ca_dir(), KeyType::default()).unwrap();
+        paths
+    }
+
+    #[test]
+    fn a_new_ca_changes_the_hash_of_a_sandbox_profile_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = state_with_ca(dir.path());
+        let socket = Path::new("/s");
+        let before = Spec::for_site(&config(""), &paths, None, socket).unwrap();
+        let old_version = config("[openhands]\nversion = \"0.62\"\n");
+        let old_before = Spec::for_site(&old_version, &paths, None, socket).unwrap();
+
+        Ca::replace(&paths.default_ca_dir(), KeyType::default()).unwrap();
+        let after = Spec::for_site(&config(""), &paths, None, socket).unwrap();
+        let ca = Ca::load(&paths.default_ca_dir()).unwrap();
+        assert_eq!(after.ca_fingerprint, Some(ca.fingerprint()));
+        assert_ne!(before.hash(), after.hash());
+        // The fingerprint is all that differs: the bundle is mounted from the same path.
+        let only_the_ca = Spec {
+            ca_fingerprint: before.ca_fingerprint.clone(),
+            ..after
+        };
+        assert_eq!(only_the_ca, before);
+
+        // 0.x mounts no bundle, so the CA is not part of its spec.
+        let old_after = Spec::for_site(&old_version, &paths, None, socket).unwrap();
+        assert_eq!(old_before.ca_fingerprint, None);
+        assert_eq!(old_before.hash(), old_after.hash());
     }
 
     #[test]

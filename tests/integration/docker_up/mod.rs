@@ -4,10 +4,10 @@
 //! that label when the test ends, passed or failed.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use bollard::Docker;
-use bollard::models::ContainerInspectResponse;
+use bollard::models::{ContainerInspectResponse, ContainerSummary};
 use bollard::query_parameters::{
     InspectContainerOptions, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
     StopContainerOptionsBuilder,
@@ -104,23 +104,42 @@ impl Setup {
             .expect("the container exists")
     }
 
+    /// The names of the containers that ohproxy made for this setup, sorted.
+    pub fn containers(&self) -> Vec<String> {
+        let mut names: Vec<String> = owned(&self.engine, &self.config_file())
+            .into_iter()
+            .flat_map(|c| c.names.unwrap_or_default())
+            .map(|n| n.trim_start_matches('/').to_string())
+            .collect();
+        names.sort();
+        names
+    }
+
     pub fn client(&self) -> Client {
         let ca = self.home.ca_dir().join("rootCA.pem");
         Client::new(&ca, DOMAIN, self.nginx.as_ref().unwrap().https_port)
     }
 }
 
+/// The containers, running or not, labelled with this config file.
+fn owned(engine: &Docker, config_file: &Path) -> Vec<ContainerSummary> {
+    let filter = format!("dev.ohproxy.config={}", config_file.display());
+    let filters = HashMap::from([("label", vec![filter.as_str()])]);
+    let options = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters);
+    block_on(engine.list_containers(Some(options.build()))).unwrap_or_default()
+}
+
 impl Drop for Setup {
     fn drop(&mut self) {
-        let filter = format!("dev.ohproxy.config={}", self.config_file().display());
-        let engine = self.engine.clone();
+        let (engine, config_file) = (self.engine.clone(), self.config_file());
+        // A thread of its own, so that dropping inside an async context works too.
         let _ = std::thread::spawn(move || {
-            let filters = HashMap::from([("label", vec![filter.as_str()])]);
-            let options = ListContainersOptionsBuilder::default()
-                .all(true)
-                .filters(&filters);
-            let found = block_on(engine.list_containers(Some(options.build())));
-            for id in found.unwrap_or_default().into_iter().filter_map(|c| c.id) {
+            for id in owned(&engine, &config_file)
+                .into_iter()
+                .filter_map(|c| c.id)
+            {
                 let force = RemoveContainerOptionsBuilder::default().force(true).v(true);
                 let _ = block_on(engine.remove_container(&id, Some(force.build())));
             }
@@ -172,6 +191,12 @@ fn up_from_nothing_then_again_status_and_down() {
         "{}",
         out.stderr
     );
+    // The watch unit of 1.x goes to the test's home, never to the host's systemd.
+    let unit = setup
+        .home
+        .systemd_dir()
+        .join(format!("ohproxy-watch-{DOMAIN}.service"));
+    assert!(unit.is_file(), "{}", out.stderr);
     let info = setup.inspect().unwrap();
     let labels = info.config.clone().unwrap().labels.unwrap();
     assert_eq!(labels["dev.ohproxy.managed"], "true");
@@ -366,5 +391,19 @@ fn changed_setting_recreates_and_stopped_container_is_started() {
         out.stderr
     );
     assert_eq!(setup.id(), second, "started, not recreated");
+    assert_eq!(setup.client().get("/health").status, 200);
+
+    // A new CA: the bundle, mounted as one file, would keep the old CA in a running
+    // container, so the container is recreated.
+    setup.home.cmd(["ca", "replace", "--force"]).ok();
+    let out = setup.up();
+    assert_ok(&out);
+    assert!(
+        out.stderr
+            .contains("recreated because the settings changed"),
+        "{}",
+        out.stderr
+    );
+    assert_ne!(setup.id(), second);
     assert_eq!(setup.client().get("/health").status, 200);
 }

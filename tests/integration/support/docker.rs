@@ -21,7 +21,8 @@ use sha2::{Digest, Sha256};
 use super::testapp::{self, http_get};
 
 /// The label on everything the tests create. On containers its value is `<pid>-<n>`, the
-/// test process and guard that own it; on the test image it is `image`.
+/// test process and guard that own it; on the test image it is `image`, which the
+/// containers ohproxy creates from it inherit.
 pub const LABEL: &str = "dev.ohproxy.test";
 /// The repository of the imported test app image.
 pub const IMAGE_REPO: &str = "ohproxy-testapp";
@@ -227,9 +228,13 @@ fn sweep_dead(docker: &Docker) {
             .as_ref()
             .and_then(|l| l.get(LABEL))
             .cloned();
-        let pid = owner.as_deref().and_then(|v| v.split('-').next());
-        let alive = pid.is_some_and(|pid| std::path::Path::new("/proc").join(pid).exists());
-        if let (false, Some(owner)) = (alive, owner) {
+        // Containers of the test image that no guard labelled (those ohproxy creates)
+        // inherit the image's value, which names no process: they belong to their tests.
+        let Some(owner) = owner else { continue };
+        let Some(pid) = owner.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if !std::path::Path::new("/proc").join(pid.to_string()).exists() {
             block_on(remove_labelled(docker, &format!("{LABEL}={owner}")));
         }
     }

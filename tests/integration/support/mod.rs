@@ -35,7 +35,14 @@ impl Home {
         self.state().join("ca")
     }
 
-    /// `ohproxy ARGS...` with this home and nothing from the real one.
+    /// Where `up` writes its watch unit in the tests.
+    pub fn systemd_dir(&self) -> PathBuf {
+        self.path().join("systemd")
+    }
+
+    /// `ohproxy ARGS...` with this home and nothing from the real one: `up` installs its
+    /// watch unit under this home, and `true` stands in for systemctl, so no test touches
+    /// the host's systemd (a test may set both variables itself).
     pub fn cmd<I, S>(&self, args: I) -> Cmd
     where
         I: IntoIterator<Item = S>,
@@ -47,6 +54,8 @@ impl Home {
             .env("OHPROXY_HOME", self.path())
             .env("HOME", self.path().join("user-home"))
             .env("NO_COLOR", "1")
+            .env("OHPROXY_SYSTEMD_DIR", self.systemd_dir())
+            .env("OHPROXY_SYSTEMCTL", "true")
             .env_remove("CAROOT")
             .env_remove("OHPROXY_CONFIG");
         Cmd {
