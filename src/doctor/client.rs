@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use super::certs::LeafFacts;
 use super::tls_client::{Client, TIMEOUT, TlsStream, explain, tls_error};
 use super::{Found, Outcome, Setup};
+use crate::access::AccessMode;
 
 /// A client trusting only our CA, with ohproxy's own credentials for the access mode.
 pub(super) fn client(s: &Setup, found: &Found) -> Result<Client, Outcome> {
@@ -113,9 +114,19 @@ pub fn https(s: &Setup, found: &mut Found) -> Outcome {
                 body.trim()
             ),
             match status {
+                401 if s.config.access.mode == AccessMode::Password => {
+                    "nginx refused ohproxy's own password: `ohproxy nginx apply` installs it \
+                     with the site; if it did, this nginx's crypt() cannot check bcrypt \
+                     ($2b$) hashes (that takes libxcrypt or musl, as current distributions \
+                     have)"
+                }
                 401 | 403 | 400 => {
                     "nginx refused ohproxy's own credentials: `ohproxy nginx apply` installs \
                      them with the site"
+                }
+                500 if s.config.access.mode == AccessMode::Password => {
+                    "nginx could not check the password: its workers cannot read the password \
+                     file, or its crypt() failed on the hash; nginx's error log says which"
                 }
                 _ => "`ohproxy nginx apply` installs the site file that proxies to the app",
             },

@@ -1,7 +1,7 @@
 //! Bad input and faults around access control: each ends in a clear error with exit 2 (or
 //! 1), writes nothing half way, and leaves nginx serving the previous config.
 
-use super::{Site, assert_challenged, basic, get_as, init_password, set_mode};
+use super::{DOMAIN, Site, assert_challenged, basic, get_as, init_password, set_mode};
 use crate::support::{Home, require, tool};
 
 fn read(path: &std::path::Path) -> Vec<u8> {
@@ -211,4 +211,42 @@ fn on_a_terminal_the_password_is_asked_twice() {
     );
     let list = home.cmd(["user", "list"]).ok();
     assert_eq!(list.stdout, "bob\n");
+}
+
+/// A password file nginx cannot check (a hash its crypt() does not know) refuses every
+/// login; doctor names the hash format as a cause, not only a missing apply.
+#[test]
+fn a_hash_nginx_cannot_check_is_named_by_doctor() {
+    let Some(site) = Site::new("password", |_| {}) else {
+        return;
+    };
+    let installed = site.nginx.cert_dir().join(format!("{DOMAIN}.users"));
+    let text = std::fs::read_to_string(&installed).unwrap();
+    let unknown: String = text
+        .lines()
+        .map(|line| match line.split_once(':') {
+            Some((name, _)) => format!("{name}:$zz$unknown\n"),
+            None => format!("{line}\n"),
+        })
+        .collect();
+    std::fs::write(&installed, unknown).unwrap();
+
+    let out = site.cmd(&["doctor", "--json"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let https = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "https")
+        .unwrap();
+    assert_eq!(https["status"], "failure", "{https}");
+    assert!(
+        https["cause"].as_str().unwrap().contains("answered 401"),
+        "{https}"
+    );
+    assert!(
+        https["fix"].as_str().unwrap().contains("crypt()"),
+        "{https}"
+    );
 }
