@@ -259,6 +259,30 @@ fn old_state_dir_is_offered_and_moved_only_when_asked() {
     assert!(!old.exists());
 }
 
+/// A profile older than the state found never offers to move newer state into its dir.
+#[test]
+fn newer_state_is_never_offered_to_an_older_profile() {
+    let Some(setup) = Setup::new(false, "version = \"0.40\"") else {
+        return;
+    };
+    let newer = setup.home.path().join("user-home").join(".openhands");
+    std::fs::create_dir_all(&newer).unwrap();
+    std::fs::write(newer.join("settings.json"), "{}").unwrap();
+    let missing = [
+        "up",
+        "--pull",
+        "never",
+        "--image",
+        "ohproxy-test/never-there:1",
+        "--move-state",
+    ];
+    let out = setup.home.cmd(missing).run();
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(!out.stderr.contains("state: moved"), "{}", out.stderr);
+    assert!(!out.stderr.contains(".openhands holds"), "{}", out.stderr);
+    assert!(newer.join("settings.json").is_file());
+}
+
 #[test]
 fn unknown_openhands_version_is_refused_before_anything_runs() {
     let home = Home::new();

@@ -186,6 +186,11 @@ fn up_from_nothing_then_again_status_and_down() {
     let out = setup.up();
     assert_ok(&out);
     assert!(
+        out.stderr.contains(crate::doctor::NONE_WARNING),
+        "{}",
+        out.stderr
+    );
+    assert!(
         out.stderr
             .contains(&format!("container {}: created", setup.name)),
         "{}",
