@@ -128,6 +128,21 @@ pub struct Profile {
     pub container_state_dir: &'static str,
     pub health_path: &'static str,
     pub routing: Routing,
+    /// Whether the app takes settings for the sandboxes it starts.
+    pub sandbox_settings: SandboxSettings,
+}
+
+/// What a 1.x app lets its launcher set on every sandbox it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SandboxSettings {
+    /// Nothing: before 1.2 a sandbox cannot be given extra hosts, so it cannot reach the
+    /// app through the public URL.
+    None,
+    /// `OH_SANDBOX_EXTRA_HOSTS` (JSON object; it replaces the default, which maps
+    /// host.docker.internal), `OH_SANDBOX_MOUNTS` (JSON array of host_path, container_path,
+    /// mode) and `OH_AGENT_SERVER_ENV` (JSON object), read by the app server's sandbox
+    /// service and spec service.
+    HostsMountsEnv,
 }
 
 const OLD_REGISTRY_APP: &str = "docker.all-hands.dev/all-hands-ai/openhands";
@@ -147,6 +162,7 @@ const OLD_REGISTRY: Profile = Profile {
     container_state_dir: "/.openhands",
     health_path: "/health",
     routing: Routing::AppOnly,
+    sandbox_settings: SandboxSettings::None,
 };
 
 /// What the profiles on the new registry share; each profile states what differs.
@@ -160,8 +176,9 @@ const NEW_REGISTRY: Profile = Profile {
 
 /// The profiles, oldest first. Sources: the OpenHands README and docs at each release:
 /// the state dir was renamed in 0.45, the registry moved in 0.60, 1.0 introduced the
-/// per-conversation sandboxes, 1.2 the agent-server image settings, and from 1.3 the
-/// launcher leaves the agent-server image to the app's default.
+/// per-conversation sandboxes, 1.2 the agent-server image settings and the sandboxes'
+/// extra hosts, and from 1.3 the launcher leaves the agent-server image to the app's
+/// default.
 pub const PROFILES: &[Profile] = &[
     Profile {
         first: (0, 36),
@@ -193,6 +210,7 @@ pub const PROFILES: &[Profile] = &[
             repository: NEW_REGISTRY_RUNTIME,
         },
         routing: Routing::Sandboxes,
+        sandbox_settings: SandboxSettings::HostsMountsEnv,
         ..NEW_REGISTRY
     },
     Profile {
@@ -200,6 +218,7 @@ pub const PROFILES: &[Profile] = &[
         last: (1, 8),
         sandbox_image: SandboxImage::BuiltIn,
         routing: Routing::Sandboxes,
+        sandbox_settings: SandboxSettings::HostsMountsEnv,
         ..NEW_REGISTRY
     },
 ];

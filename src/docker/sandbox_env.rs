@@ -72,6 +72,42 @@ pub fn env(config: &Config, vars: &SandboxVars) -> BTreeMap<String, String> {
     env
 }
 
+/// The app passes these on to every sandbox it starts, so that a sandbox reaches the app
+/// the way the app gives it, through the public URL (MCP at `<web url>/mcp/mcp`): the
+/// domain leading to this host, our bundle mounted read-only, and TLS clients pointed at
+/// it. A user's own `OH_AGENT_SERVER_ENV` (a JSON object) is merged in and wins.
+pub fn sandbox_settings(config: &Config, paths: &Paths) -> BTreeMap<String, String> {
+    use serde_json::{Map, Value, json};
+    let hosts = json!({
+        "host.docker.internal": "host-gateway",
+        config.domain.as_str(): "host-gateway",
+    });
+    let mounts = json!([{
+        "host_path": bundle_file(paths),
+        "container_path": BUNDLE_TARGET,
+        "mode": "ro",
+    }]);
+    let mut agent_env: Map<String, Value> = BUNDLE_VARS
+        .iter()
+        .map(|key| (key.to_string(), Value::from(BUNDLE_TARGET)))
+        .collect();
+    let theirs = config.openhands.env.get(AGENT_SERVER_ENV);
+    if let Some(Ok(Value::Object(theirs))) = theirs.map(|t| serde_json::from_str(t)) {
+        agent_env.extend(theirs);
+    }
+    BTreeMap::from([
+        ("OH_SANDBOX_EXTRA_HOSTS".to_string(), hosts.to_string()),
+        ("OH_SANDBOX_MOUNTS".to_string(), mounts.to_string()),
+        (
+            AGENT_SERVER_ENV.to_string(),
+            Value::Object(agent_env).to_string(),
+        ),
+    ])
+}
+
+/// Extra environment for every sandbox, as a JSON object.
+pub const AGENT_SERVER_ENV: &str = "OH_AGENT_SERVER_ENV";
+
 /// The host entry that makes the domain reach this host's nginx from the container.
 pub fn extra_host(config: &Config) -> String {
     format!("{}:host-gateway", config.domain)

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use super::labels;
 use super::sandbox_env;
 use crate::config::{Config, HomePath};
-use crate::openhands::{self, OpenHandsVersion, Profile};
+use crate::openhands::{self, OpenHandsVersion, Profile, SandboxSettings};
 use crate::paths::Paths;
 
 /// The port the app listens on inside the container, in every version.
@@ -136,7 +136,24 @@ impl Spec {
             ));
             spec.ca_fingerprint = Some(sandbox_env::ca_fingerprint(config, paths)?);
         }
+        if profile.sandbox_settings == SandboxSettings::HostsMountsEnv {
+            let user = &config.openhands.env;
+            for (key, value) in sandbox_env::sandbox_settings(config, paths) {
+                // The user's own value wins, except the agent-server env, merged with it.
+                if key == sandbox_env::AGENT_SERVER_ENV || !user.contains_key(&key) {
+                    spec.set_env(&key, &value);
+                }
+            }
+        }
         Ok(spec)
+    }
+
+    /// Sets one variable, replacing any earlier value; the list stays sorted by name.
+    fn set_env(&mut self, key: &str, value: &str) {
+        let prefix = format!("{key}=");
+        self.env.retain(|entry| !entry.starts_with(&prefix));
+        self.env.push(format!("{key}={value}"));
+        self.env.sort();
     }
 
     /// SHA-256 of the canonical JSON, as lowercase hex.
@@ -362,6 +379,55 @@ mod tests {
     }
 
     /// Paths with the state dir in `dir` and a new CA in it.
+    /// The value of `key` in the spec's environment, parsed as JSON.
+    fn json_env(spec: &Spec, key: &str) -> Option<serde_json::Value> {
+        let prefix = format!("{key}=");
+        let value = spec.env.iter().find_map(|e| e.strip_prefix(&prefix))?;
+        Some(serde_json::from_str(value).unwrap_or_else(|e| panic!("{key}: {e}")))
+    }
+
+    #[test]
+    fn sandboxes_of_1_2_and_later_get_the_domain_the_bundle_and_its_variables() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = state_with_ca(dir.path());
+        let site = |extra: &str| Spec::for_site(&config(extra), &paths, None, Path::new("/s"));
+
+        let spec = site("").unwrap();
+        let hosts = json_env(&spec, "OH_SANDBOX_EXTRA_HOSTS").unwrap();
+        assert_eq!(hosts["oh.home.arpa"], "host-gateway");
+        assert_eq!(hosts["host.docker.internal"], "host-gateway");
+        let mounts = json_env(&spec, "OH_SANDBOX_MOUNTS").unwrap();
+        let bundle = sandbox_env::bundle_file(&paths);
+        assert_eq!(mounts[0]["host_path"], bundle.to_str().unwrap());
+        assert_eq!(mounts[0]["container_path"], sandbox_env::BUNDLE_TARGET);
+        assert_eq!(mounts[0]["mode"], "ro");
+        let agent = json_env(&spec, "OH_AGENT_SERVER_ENV").unwrap();
+        for key in sandbox_env::BUNDLE_VARS {
+            assert_eq!(agent[key], sandbox_env::BUNDLE_TARGET, "{key}");
+        }
+        let mut sorted = spec.env.clone();
+        sorted.sort();
+        assert_eq!(spec.env, sorted);
+
+        // The user's agent-server env is merged in and wins; their own hosts are kept.
+        let mine = "[openhands]\nenv = { OH_AGENT_SERVER_ENV = '{\"A\":\"1\",\"SSL_CERT_FILE\":\"/x\"}', \
+                    OH_SANDBOX_EXTRA_HOSTS = '{}' }\n";
+        let spec = site(mine).unwrap();
+        let agent = json_env(&spec, "OH_AGENT_SERVER_ENV").unwrap();
+        assert_eq!(agent["A"], "1");
+        assert_eq!(agent["SSL_CERT_FILE"], "/x");
+        assert_eq!(agent["REQUESTS_CA_BUNDLE"], sandbox_env::BUNDLE_TARGET);
+        assert_eq!(
+            json_env(&spec, "OH_SANDBOX_EXTRA_HOSTS").unwrap(),
+            serde_json::json!({})
+        );
+
+        // 1.0 and 1.1 have no such settings.
+        let old = site("[openhands]\nversion = \"1.1\"\n").unwrap();
+        assert!(json_env(&old, "OH_SANDBOX_EXTRA_HOSTS").is_none());
+        assert!(json_env(&old, "OH_AGENT_SERVER_ENV").is_none());
+    }
+
     fn state_with_ca(dir: &Path) -> Paths {
         let paths = Paths {
             config_file: dir.join("config.toml"),

@@ -13,7 +13,7 @@ use std::process::Command;
 use crate::docker_up::{DOMAIN, Setup, assert_ok};
 use crate::support::Output;
 use crate::support::docker::Cleanup;
-use crate::support::sandbox::{Sandbox, Sandboxes};
+use crate::support::sandbox::{AppSettings, Sandbox, Sandboxes};
 use crate::support::testapp::http_get;
 
 const BUNDLE: &str = "/etc/ohproxy/ca-bundle.pem";
@@ -103,7 +103,8 @@ fn the_app_reaches_a_sandbox_through_nginx_with_our_ca() {
     // A sandbox, routed by watch, answers the app through the public URL.
     let cleanup = Cleanup::new(&setup.engine);
     let sandboxes = Sandboxes::shared(&setup.engine, &cleanup);
-    let sandbox = sandboxes.start();
+    // Started as OpenHands starts one, with what the app passes on to its sandboxes.
+    let sandbox = sandboxes.start_as(&AppSettings::from_env(env));
     setup.home.cmd(["watch", "--once"]).ok();
     let url = format!("{origin}/runtime/{}/health", sandbox.port);
     let (code, body) = http_get(&app, &format!("/fetch?url={url}")).unwrap();
@@ -137,6 +138,19 @@ fn the_app_reaches_a_sandbox_through_nginx_with_our_ca() {
             .contains("not found: /api/v1/webhooks/events"),
         "the app itself answered: {hook}"
     );
+    // The sandbox reaches the app as OpenHands has it reach MCP, at <OH_WEB_URL>/mcp/mcp:
+    // the domain leads to this host's nginx and our CA is trusted (the app's answer for an
+    // unknown path names it).
+    let mcp = from_sandbox(format!("{origin}/mcp/mcp"));
+    assert_eq!(mcp["status"], 404, "{mcp}");
+    assert!(
+        mcp["body"]
+            .as_str()
+            .unwrap()
+            .contains("not found: /mcp/mcp"),
+        "{mcp}"
+    );
+
     // Nothing else of the app is reachable that way, and the app's own port is not
     // published where a container could reach it.
     let other = from_sandbox(format!("http://host.docker.internal:{http}/health"));

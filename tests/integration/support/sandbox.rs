@@ -88,16 +88,21 @@ impl Sandboxes {
     /// Starts a sandbox, its agent port published on loopback as the tests' engine setup
     /// asks, and waits until it answers there.
     pub fn start(&self) -> Sandbox {
-        self.start_with(false)
+        self.start_with(false, &AppSettings::default())
     }
 
     /// Starts a sandbox that also publishes its VS Code port on every interface (nothing
     /// listens behind it), as OpenHands does unless told otherwise.
     pub fn start_with_open_port(&self) -> Sandbox {
-        self.start_with(true)
+        self.start_with(true, &AppSettings::default())
     }
 
-    fn start_with(&self, open_port: bool) -> Sandbox {
+    /// Starts a sandbox as an app with these settings starts one.
+    pub fn start_as(&self, settings: &AppSettings) -> Sandbox {
+        self.start_with(false, settings)
+    }
+
+    fn start_with(&self, open_port: bool, settings: &AppSettings) -> Sandbox {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let conversation = format!("t{}x{n}", std::process::id());
@@ -112,18 +117,20 @@ impl Sandboxes {
         if open_port {
             bindings.insert(VSCODE_PORT.to_string(), on("0.0.0.0"));
         }
+        let mut env = vec![
+            format!("TESTAPP_NAME={name}"),
+            "TESTAPP_LISTEN=0.0.0.0:8000".into(),
+        ];
+        env.extend(settings.env.iter().map(|(k, v)| format!("{k}={v}")));
         let body = ContainerCreateBody {
             image: Some(test_image()),
-            env: Some(vec![
-                format!("TESTAPP_NAME={name}"),
-                "TESTAPP_LISTEN=0.0.0.0:8000".into(),
-            ]),
+            env: Some(env),
             labels: Some(self.labels.clone()),
             exposed_ports: Some(bindings.keys().cloned().collect()),
             host_config: Some(HostConfig {
                 port_bindings: Some(bindings),
-                // As OpenHands starts its sandboxes.
-                extra_hosts: Some(vec!["host.docker.internal:host-gateway".into()]),
+                extra_hosts: Some(settings.extra_hosts()),
+                binds: Some(settings.binds.clone()),
                 ..Default::default()
             }),
             ..Default::default()
@@ -155,6 +162,60 @@ impl Sandboxes {
     pub fn remove(&self, sandbox: &Sandbox) {
         remove(&self.docker, &sandbox.id)
             .unwrap_or_else(|e| panic!("removing {}: {e}", sandbox.name));
+    }
+}
+
+/// What a 1.x app passes to the sandboxes it starts, as OpenHands' Docker sandbox service
+/// reads it from the app's environment: `OH_SANDBOX_EXTRA_HOSTS` (replacing the default,
+/// which maps host.docker.internal), `OH_SANDBOX_MOUNTS` and `OH_AGENT_SERVER_ENV`.
+#[derive(Debug, Default)]
+pub struct AppSettings {
+    pub hosts: Vec<(String, String)>,
+    pub binds: Vec<String>,
+    pub env: Vec<(String, String)>,
+}
+
+impl AppSettings {
+    /// The settings in an app container's environment (name → value).
+    pub fn from_env(env: &serde_json::Value) -> AppSettings {
+        let json = |key: &str| -> serde_json::Value {
+            let text = env[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {key} in {env}"));
+            serde_json::from_str(text).unwrap_or_else(|e| panic!("{key}: {e}"))
+        };
+        let pairs = |value: serde_json::Value| -> Vec<(String, String)> {
+            let map = value.as_object().unwrap().clone();
+            map.into_iter()
+                .map(|(k, v)| (k, v.as_str().unwrap().to_string()))
+                .collect()
+        };
+        let binds = json("OH_SANDBOX_MOUNTS")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                let (host, target) = (&m["host_path"], &m["container_path"]);
+                let mode = m["mode"].as_str().unwrap_or("rw");
+                format!(
+                    "{}:{}:{mode}",
+                    host.as_str().unwrap(),
+                    target.as_str().unwrap()
+                )
+            })
+            .collect();
+        AppSettings {
+            hosts: pairs(json("OH_SANDBOX_EXTRA_HOSTS")),
+            binds,
+            env: pairs(json("OH_AGENT_SERVER_ENV")),
+        }
+    }
+
+    fn extra_hosts(&self) -> Vec<String> {
+        if self.hosts.is_empty() {
+            return vec!["host.docker.internal:host-gateway".into()];
+        }
+        self.hosts.iter().map(|(h, a)| format!("{h}:{a}")).collect()
     }
 }
 
