@@ -2,7 +2,8 @@
 //! allow-list, test the candidate, swap the site file in, reload, confirm the new config
 //! is live, and on any failure put the previous files back and reload again.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -56,7 +57,26 @@ fn install_and_reload(
     master: Master,
     reloaded: &mut Option<ReloadMethod>,
 ) -> Result<(ReloadMethod, Vec<u32>)> {
+    let others = install_files(plan)?;
+    swap_site_file(plan, &others)?;
+
     let found = &plan.found;
+    let method = if process::managed_by_systemd(master) {
+        ReloadMethod::Systemd
+    } else {
+        ReloadMethod::Signal
+    };
+    let before = process::workers(master);
+    let mark = found.error_log.as_deref().and_then(LogMark::now);
+    *reloaded = Some(method);
+    process::reload(method, found.ctl.command())?;
+    let workers = confirm_live(found, master, &before, mark.as_ref())?;
+    Ok((method, workers))
+}
+
+/// Installs the leaf, the access files and the allow-list; returns the files the site
+/// file includes, by path, for the scratch test.
+fn install_files(plan: &Plan) -> Result<BTreeMap<PathBuf, String>> {
     if let Some(dir) = plan.certs.cert.parent() {
         fsx::create_dir(dir, 0o755)?;
     }
@@ -72,7 +92,13 @@ fn install_and_reload(
         fsx::write_atomic(path, text.as_bytes(), 0o644)?;
         others.insert(path.clone(), text.clone());
     }
+    Ok(others)
+}
 
+/// Tests the candidate in a scratch copy of the whole config, moves it into place, and
+/// tests the real tree with it.
+fn swap_site_file(plan: &Plan, others: &BTreeMap<PathBuf, String>) -> Result<()> {
+    let found = &plan.found;
     // Written aside as a hidden file, which nginx's include globs skip.
     let aside = found.site_dir.join(format!(
         ".{}.new",
@@ -83,7 +109,7 @@ fn install_and_reload(
             .to_string_lossy()
     ));
     fsx::write_atomic(&aside, plan.candidate.as_bytes(), 0o644)?;
-    let test = candidate::test_with(found, &plan.candidate, &others, &plan.names);
+    let test = candidate::test_with(found, &plan.candidate, others, &plan.names);
     let test = match test {
         Ok(test) if test.ok => test,
         other => {
@@ -103,18 +129,7 @@ fn install_and_reload(
             "the config with the new site file in place",
         ));
     }
-
-    let method = if process::managed_by_systemd(master) {
-        ReloadMethod::Systemd
-    } else {
-        ReloadMethod::Signal
-    };
-    let before = process::workers(master);
-    let mark = found.error_log.as_deref().and_then(LogMark::now);
-    *reloaded = Some(method);
-    process::reload(method, found.ctl.command())?;
-    let workers = confirm_live(found, master, &before, mark.as_ref())?;
-    Ok((method, workers))
+    Ok(())
 }
 
 /// Installs one access file: a secret for the workers for them only, and refused unless
