@@ -25,8 +25,22 @@ pub struct Nginx {
 
 /// A TCP port that was free a moment ago (bound on 127.0.0.1:0, then released).
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().unwrap().port()
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    // Below the kernel's ephemeral range (32768 and up), where the engine's published
+    // ports and outgoing connections take theirs, so a port handed out here is not taken
+    // between now and its use; and never the same one twice in this process.
+    static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    let given = given.get_or_insert_with(HashSet::new);
+    loop {
+        let port = 20000 + rand::random::<u16>() % 12000;
+        if given.contains(&port) || TcpListener::bind(("127.0.0.1", port)).is_err() {
+            continue;
+        }
+        given.insert(port);
+        return port;
+    }
 }
 
 impl Nginx {
@@ -40,19 +54,13 @@ impl Nginx {
         // Workers run as an unprivileged user when the master is root: they must be able to
         // walk into the prefix to reach the temp directories nginx chowns to them.
         set_mode(dir.path(), 0o755);
-        // Both listeners are held at once so the two ports differ.
-        let held: Vec<TcpListener> = (0..2)
-            .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port"))
-            .collect();
-        let port = |i: usize| held[i].local_addr().unwrap().port();
         let nginx = Nginx {
             dir,
             binary: binary.to_path_buf(),
             master: None,
-            https_port: port(0),
-            http_port: port(1),
+            https_port: free_port(),
+            http_port: free_port(),
         };
-        drop(held);
         for sub in ["conf", "logs", "tmp", "sites", "certs"] {
             std::fs::create_dir_all(nginx.prefix().join(sub)).unwrap();
             set_mode(&nginx.prefix().join(sub), 0o755);
