@@ -47,8 +47,29 @@ fn main() -> ExitCode {
         "ohproxy-testapp: listening on {}",
         local.unwrap_or(options.listen.clone())
     );
+    exit_on_termination();
     server::run(listener, options);
     ExitCode::SUCCESS
+}
+
+/// Exits at once on SIGTERM or SIGINT, as the real app's server does. As a container's
+/// first process the app gets no default action for these signals, so without this
+/// `docker stop` would wait out its grace period and then kill it.
+fn exit_on_termination() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGINT]) {
+        Ok(signals) => signals,
+        Err(e) => {
+            eprintln!("ohproxy-testapp: cannot handle SIGTERM ({e}); stops will wait for SIGKILL");
+            return;
+        }
+    };
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            eprintln!("ohproxy-testapp: exiting on signal {signal}");
+            std::process::exit(0);
+        }
+    });
 }
 
 /// Reads the flags; `TESTAPP_LISTEN`, `TESTAPP_NAME` and `TESTAPP_EXIT_CODE` stand in for

@@ -103,3 +103,30 @@ fn env_reports_host_gateway_mapping_and_mounted_file() {
         "without the host entry the name must not resolve: {plain_report}"
     );
 }
+
+/// The app leaves on SIGTERM like the real one, so `docker stop` (and with it `down` and
+/// every recreate in these tests) does not wait out its grace period and kill it.
+#[test]
+fn container_exits_cleanly_on_stop() {
+    let Some(engine) = require_docker() else {
+        return;
+    };
+    let cleanup = Cleanup::new(&engine);
+    let id = docker::start(&engine, &cleanup, Run::default());
+    let port = published_port(&engine, &id, APP_PORT);
+    wait_http(
+        &format!("127.0.0.1:{port}"),
+        "/health",
+        Duration::from_secs(20),
+    );
+    let options = bollard::query_parameters::StopContainerOptionsBuilder::default()
+        .t(60)
+        .build();
+    block_on(engine.stop_container(&id, Some(options))).unwrap();
+    let state = block_on(engine.inspect_container(&id, None::<InspectContainerOptions>))
+        .unwrap()
+        .state
+        .unwrap();
+    // 137 is SIGKILL: the grace period ran out and the engine killed it.
+    assert_eq!(state.exit_code, Some(0), "{state:?}");
+}
