@@ -119,10 +119,11 @@ fn chromium_trusting_our_ca_loads_the_site_and_opens_a_websocket() {
     );
 }
 
-/// A Python with python-socketio, websocket-client and requests: Debian's (the packages
-/// scripts/install-test-deps installs), else the first `python3` on PATH (pip users).
+/// A Python with python-socketio, websocket-client and requests: the virtual environment
+/// that scripts/install-test-deps fills from PyPI, else the first `python3` on PATH.
 fn python_with_socketio() -> Option<PathBuf> {
-    let candidates = [PathBuf::from("/usr/bin/python3"), PathBuf::from("python3")];
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-python/bin/python3");
+    let candidates = [venv, PathBuf::from("python3")];
     let found = candidates.into_iter().find(|python| {
         Command::new(python)
             .args(["-c", "import socketio, websocket, requests"])
@@ -213,7 +214,7 @@ fn chromium_until(
     done: impl Fn() -> bool,
 ) -> String {
     let mut child = Command::new("timeout")
-        .args(["-k", "10", "-s", "INT", "90"])
+        .args(["-k", "30", "-s", "INT", "90"])
         .arg(binary)
         .args([
             "--headless",

@@ -37,12 +37,28 @@ impl Fetch {
     }
 }
 
+/// A log cut short (Chromium killed before it closed the file) made whole again: its
+/// complete events, then the brackets it would have written. Chromium writes the constants,
+/// then `"events": [` and each event on a line of its own, ending in `},`.
+fn whole_events(text: &str) -> String {
+    let mut whole = String::new();
+    for line in text.split_inclusive('\n') {
+        if !line.ends_with(",\n") && line.trim_end() != r#""events": ["# {
+            break;
+        }
+        whole.push_str(line);
+    }
+    let events = whole.trim_end().trim_end_matches(',');
+    format!("{events}]}}")
+}
+
 /// Every URL request the log holds for exactly `url`, in the order they started.
 pub fn fetches(log: &Path, url: &str) -> Vec<Fetch> {
     let text = std::fs::read_to_string(log)
         .unwrap_or_else(|e| panic!("reading the NetLog {}: {e}", log.display()));
     let json: Value = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("the NetLog {} is not whole JSON: {e}", log.display()));
+        .or_else(|_| serde_json::from_str(&whole_events(&text)))
+        .unwrap_or_else(|e| panic!("the NetLog {} is not JSON: {e}", log.display()));
     let kind = |name: &str| {
         json["constants"]["logEventTypes"][name]
             .as_u64()
@@ -92,4 +108,23 @@ fn strings(value: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+#[test]
+fn a_log_cut_inside_an_event_keeps_the_events_before_it() {
+    let whole = "{\"constants\":{\"logEventTypes\":{}},\n\"events\": [\n\
+                 {\"type\":1,\"source\":{\"id\":1}},\n\
+                 {\"type\":2,\"source\":{\"id\":1}},\n\
+                 {\"type\":3,\"sou";
+    let json: Value = serde_json::from_str(&whole_events(whole)).unwrap();
+    let types: Vec<u64> = json["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_u64().unwrap())
+        .collect();
+    assert_eq!(types, [1, 2]);
+    let none: Value =
+        serde_json::from_str(&whole_events("{\"constants\":{},\n\"events\": [\n{\"ty")).unwrap();
+    assert_eq!(none["events"], serde_json::json!([]));
 }
