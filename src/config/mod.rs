@@ -307,7 +307,6 @@ impl Config {
     }
 }
 
-/// ` line N, key K, value V` for the byte offset of a parse error.
 /// The line of a table's `[name]` header, counted from 1.
 fn table_line(text: &str, name: &str) -> Option<usize> {
     let header = format!("[{name}]");
@@ -316,10 +315,15 @@ fn table_line(text: &str, name: &str) -> Option<usize> {
         .map(|i| i + 1)
 }
 
+/// ` line N, key K, value V` for the byte offset of a parse error. A value that opens a
+/// multi-line array is left out: the message names the element that is wrong.
 fn locate(text: &str, offset: usize) -> String {
     let line_no = text[..offset.min(text.len())].matches('\n').count() + 1;
     let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
     match line.split_once('=') {
+        Some((key, value)) if value.trim() == "[" => {
+            format!(" line {line_no}, key {:?}", key.trim())
+        }
         Some((key, value)) => {
             format!(
                 " line {line_no}, key {:?}, value {}",
@@ -407,6 +411,12 @@ mod tests {
         assert!(
             err.contains("line 3") && err.contains("image") && err.contains("x y;{"),
             "{err}"
+        );
+        let err =
+            parse("domain = \"a.example\"\nnames = [\n  \"ok.example\",\n  \"bad name\",\n]\n");
+        assert_eq!(
+            err.unwrap_err().to_string(),
+            "config.toml line 2, key \"names\": invalid name \"bad name\": a space is not allowed"
         );
         let err = parse("domain = \"oh.home.arpa\"\n[openhands]\nenv = { \"A-B\" = \"1\" }\n");
         let err = err.unwrap_err().to_string();
