@@ -290,6 +290,7 @@ pub struct DoctorArgs {
     #[arg(long)]
     pub json: bool,
     /// Keep the WebSocket through nginx open this many seconds, as an idle browser tab does
+    /// (1.x: at most 5, since a sandbox closes a socket that brings no session key)
     #[arg(long, value_name = "SECONDS", default_value_t = 0,
           value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub hold: u64,

@@ -153,6 +153,9 @@ fn exposed(open: &[&Binding], routes: &str) -> Outcome {
     Outcome::warning(message, format!("{fix}; see detail")).with_detail(detail.join("\n"))
 }
 
+/// The longest a sandbox keeps a socket that brings no session key open, about.
+const SANDBOX_HOLD: Duration = Duration::from_secs(5);
+
 pub fn websocket(s: &Setup, found: &mut Found, hold: Duration) -> Outcome {
     let Some((name, port)) = found
         .sandboxes
@@ -174,13 +177,19 @@ pub fn websocket(s: &Setup, found: &mut Found, hold: Duration) -> Outcome {
         Ok(socket) => {
             let summary = format!("WebSocket on {target} ({name}): 101 Switching Protocols");
             // An agent-server closes a socket that sends no key within seconds, so a
-            // hold only proves what it can.
-            client::hold_open(
-                socket,
-                hold.min(Duration::from_secs(5)),
-                summary,
-                String::new(),
-            )
+            // hold only proves what it can, and says so when it was asked for more.
+            let held = hold.min(SANDBOX_HOLD);
+            let detail = if held < hold {
+                format!(
+                    "held {} s of the {} s asked: a sandbox closes a socket without a \
+                     session key",
+                    held.as_secs(),
+                    hold.as_secs()
+                )
+            } else {
+                String::new()
+            };
+            client::hold_open(socket, held, summary, detail)
         }
         Err(why) => Outcome::failure(format!("{target}: {why}"), client::UPGRADE_FIX),
     }

@@ -99,7 +99,9 @@ fn sandbox_checks_read_the_pattern_each_route_and_open_ports() {
 
     // Routed: every check passes, the WebSocket opens on that sandbox.
     site.home.cmd(["watch", "--once"]).ok();
-    let (out, report) = doctor(&site, &["--hold", "1"]);
+    // A sandbox closes sockets without a session key within seconds: the hold is capped,
+    // and the report says so.
+    let (out, report) = doctor(&site, &["--hold", "9"]);
     assert_eq!(out.code, 0, "{report:#}\n{}", out.stderr);
     for c in report["checks"].as_array().unwrap() {
         if c["id"] != "resolve" {
@@ -112,7 +114,11 @@ fn sandbox_checks_read_the_pattern_each_route_and_open_ports() {
         &report,
         "websocket",
         "ok",
-        &[&events, "101", "held open 1 s"],
+        &[&events, "101", "held open 5 s"],
+    );
+    assert_eq!(
+        check(&report, "websocket")["detail"],
+        "held 5 s of the 9 s asked: a sandbox closes a socket without a session key"
     );
 
     // A sandbox with its VS Code port open to the network: a warning naming that port.
