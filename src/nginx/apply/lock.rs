@@ -11,7 +11,6 @@ use rustix::io::Errno;
 
 use crate::fsx;
 use crate::paths::Paths;
-use crate::ui;
 
 /// Held until dropped; the kernel lets it go when the process ends, however it ends.
 pub struct ApplyLock {
@@ -34,10 +33,10 @@ pub fn acquire(paths: &Paths) -> Result<ApplyLock> {
     match flock(&file, FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => {}
         Err(Errno::WOULDBLOCK) => {
-            ui::status(format!(
+            tracing::warn!(
                 "waiting for another ohproxy apply to finish ({} is locked)",
                 path.display()
-            ));
+            );
             flock(&file, FlockOperation::LockExclusive)
                 .with_context(|| format!("locking {}", path.display()))?;
         }
