@@ -153,7 +153,7 @@ fn exposed(open: &[&Binding], routes: &str) -> Outcome {
     Outcome::warning(message, format!("{fix}; see detail")).with_detail(detail.join("\n"))
 }
 
-/// The longest a sandbox keeps a socket that brings no session key open, about.
+/// About how long a sandbox keeps open a socket that brings no session key.
 const SANDBOX_HOLD: Duration = Duration::from_secs(5);
 
 pub fn websocket(s: &Setup, found: &mut Found, hold: Duration) -> Outcome {
